@@ -1,0 +1,164 @@
+"""The `autotrader` console script: parses arguments, calls core/models, prints results.
+
+Exit status: 0 on success, 2 on bad usage or bad input (one line on stderr), 1 on an unexpected
+failure. Heavy imports (torch, LightGBM) happen inside the subcommands that need them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from core.settings import BUNDLED_DATA_DIR, Settings, SettingsError, load_settings, parse_markets
+
+log = logging.getLogger("autotrader")
+
+TRAINING_DATA = BUNDLED_DATA_DIR / "binance-1h"
+
+
+class UsageError(Exception):
+    """Bad arguments or input: exit 2 with this one-line message."""
+
+
+def _markets(text: str | None, settings: Settings) -> tuple[str, ...]:
+    if text is None:
+        return settings.markets
+    try:
+        return parse_markets(text, "--markets")
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _existing_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise UsageError(f"{what} {path} is not a directory")
+    return path
+
+
+def cmd_train(args, settings: Settings) -> int:
+    from models.labels import LabelSpec
+    from models.training import TrainConfig, train_models
+
+    data = _existing_dir(Path(args.data), "--data")
+    markets = _markets(args.markets, settings)
+    out = Path(args.out) if args.out else settings.model_dir
+    spec = LabelSpec(horizon=args.horizon, threshold=args.threshold)
+    config = TrainConfig(seed=args.seed, epochs=args.epochs)
+    print(f"Training {', '.join(markets)} from {data} into {out} (horizon {spec.horizon}, threshold {spec.threshold:.3%})")
+    report = train_models(data, markets, out, interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
+                          spec=spec, config=config, progress=not args.quiet)
+    print("\nValidation split (used for early stopping and head selection; the test split is left for `evaluate`):")
+    print(report.table())
+    own = ", ".join(report.per_market_heads) or "none"
+    print(f"\nPer-market heads kept (better validation log-loss than the global head): {own}")
+    print(f"Trained in {report.seconds:.1f} s; models written to {out}")
+    return 0
+
+
+def cmd_evaluate(args, settings: Settings) -> int:
+    from models.evaluation import evaluate_model_dir, report_table
+
+    data = _existing_dir(Path(args.data), "--data")
+    model_dir = _existing_dir(Path(args.model_dir) if args.model_dir else settings.model_dir, "--model-dir")
+    markets = _markets(args.markets, settings)
+    report = evaluate_model_dir(model_dir, data, markets, interval=settings.candle_interval,
+                                interval_seconds=settings.interval_seconds,
+                                buy_threshold=args.buy_threshold, sell_threshold=args.sell_threshold)
+    meta = report["meta"]
+    print(f"Out-of-sample evaluation of {model_dir} on {data}")
+    print(f"Rows: windows wholly after the model's test_start {meta['test_start']}; "
+          f"label: {meta['label']['horizon']} candles ahead, +-{meta['label']['threshold']:.2%} net of fees")
+    print(report_table(report))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2))
+        print(f"JSON written to {args.json}")
+    return 0
+
+
+def cmd_download(args, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from core.download import download_market
+    from core.settings import INTERVAL_SECONDS
+    from core.upbit.quotation import UpbitQuotationClient
+
+    if args.interval not in INTERVAL_SECONDS:
+        raise UsageError(f"--interval: expected one of {', '.join(INTERVAL_SECONDS)}, got {args.interval!r}")
+    try:
+        since = datetime.fromisoformat(args.since)
+    except ValueError:
+        raise UsageError(f"--since: expected a date such as 2025-01-01, got {args.since!r}") from None
+    since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    client = UpbitQuotationClient(args.api_url or settings.upbit_api_url)
+    seconds = INTERVAL_SECONDS[args.interval]
+    expected = max(1, int((datetime.now(timezone.utc) - since).total_seconds() // seconds))
+    for market in _markets(args.markets, settings):
+        with tqdm(total=expected, desc=market, unit="candle", disable=args.quiet) as bar:
+            result = download_market(client, market, args.interval, seconds, since, Path(args.out), on_page=bar.update)
+        print(f"{market}: {result.new_candles} new, {result.total_candles} in {result.path} "
+              f"({result.first.isoformat()} .. {result.last.isoformat()})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autotrader", description="Autonomous trading agent for Upbit KRW markets.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train models from candle files")
+    p.add_argument("--data", default=str(TRAINING_DATA), help="directory of <MARKET>_<interval>.csv files (default: bundled Binance history)")
+    p.add_argument("--markets", help="comma list (default: MARKETS); a KRW market may learn from the same coin in another quote")
+    p.add_argument("--out", help="model directory to write (default: MODEL_DIR, i.e. the shipped models)")
+    p.add_argument("--horizon", type=int, default=12, help="label horizon in candles (default 12)")
+    p.add_argument("--threshold", type=float, default=0.005, help="net return beyond which a label is BUY/SELL (default 0.005)")
+    p.add_argument("--epochs", type=int, default=6, help="maximum LSTM epochs (default 6, early stopping)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="out-of-sample metrics of a model directory, beside baselines")
+    p.add_argument("--model-dir", help="default: MODEL_DIR (the shipped models)")
+    p.add_argument("--data", default=str(TRAINING_DATA), help="candle directory (default: bundled Binance history)")
+    p.add_argument("--markets", help="comma list (default: MARKETS)")
+    p.add_argument("--json", help="write the metrics as JSON to this path")
+    p.add_argument("--buy-threshold", type=float, default=0.55)
+    p.add_argument("--sell-threshold", type=float, default=0.55)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("download", help="fetch Upbit candles into the CSV format (needs internet)")
+    p.add_argument("--markets", help="comma list (default: MARKETS)")
+    p.add_argument("--interval", default="1h")
+    p.add_argument("--since", required=True, help="first candle date, ISO-8601 (UTC if no offset)")
+    p.add_argument("--out", required=True, help="directory to write <MARKET>_<interval>.csv into")
+    p.add_argument("--api-url", help="Upbit REST base (default: UPBIT_API_URL)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_download)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from core.candles import CandleDataError
+    from core.upbit.errors import UpbitError
+    from models.hybrid import ModelLoadError
+
+    try:
+        settings = load_settings()
+        return args.func(args, settings)
+    except (UsageError, SettingsError, CandleDataError, ModelLoadError, UpbitError, ValueError) as exc:
+        print(f"autotrader {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"autotrader {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

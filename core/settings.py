@@ -1,0 +1,151 @@
+"""Process settings: read once from the environment (and a `.env` file), validated up front.
+
+A bad value stops start-up with one line that names the variable, never a traceback. Secrets
+(Telegram token, Upbit keys) are kept out of `repr` so that logging a Settings object is safe.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL_DIR = PROJECT_ROOT / "models" / "artifacts"
+BUNDLED_DATA_DIR = PROJECT_ROOT / "data"
+DEFAULT_MARKETS = ("KRW-BTC", "KRW-ETH", "KRW-XRP", "KRW-SOL")
+
+MARKET_PATTERN = re.compile(r"^[A-Z0-9]{2,10}-[A-Z0-9]{1,15}$")
+INTERVAL_SECONDS = {
+    **{str(m): m * 60 for m in (1, 3, 5, 10, 15, 30, 60, 240)},
+    "1h": 3600,
+    "4h": 4 * 3600,
+    "1d": 86400,
+}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str = "paper"
+    database_url: str = "sqlite:///autotrader.db"
+    markets: tuple[str, ...] = DEFAULT_MARKETS
+    model_dir: Path = SHIPPED_MODEL_DIR
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_admin_ids: frozenset[int] = frozenset()
+    telegram_viewer_ids: frozenset[int] = frozenset()
+    upbit_api_url: str = "https://api.upbit.com"
+    paper_start_krw: int = 1_000_000
+    candle_interval: str = "1h"
+    cycle_seconds: float | None = None
+    telegram_bot_token: str | None = field(default=None, repr=False)
+    upbit_access_key: str | None = field(default=None, repr=False)
+    upbit_secret_key: str | None = field(default=None, repr=False)
+
+    @property
+    def interval_seconds(self) -> int:
+        return INTERVAL_SECONDS[self.candle_interval]
+
+    @property
+    def is_live(self) -> bool:
+        return self.mode == "live"
+
+
+def parse_market(text: str) -> str:
+    market = text.strip().upper()
+    if not MARKET_PATTERN.match(market):
+        raise SettingsError(f"invalid market {text!r}: expected QUOTE-BASE such as KRW-BTC")
+    return market
+
+
+def parse_markets(text: str, variable: str = "MARKETS") -> tuple[str, ...]:
+    items = [item for item in (part.strip() for part in text.split(",")) if item]
+    if not items:
+        raise SettingsError(f"{variable} is empty: give a comma list such as KRW-BTC,KRW-ETH")
+    try:
+        markets = tuple(dict.fromkeys(parse_market(item) for item in items))
+    except SettingsError as exc:
+        raise SettingsError(f"{variable}: {exc}") from None
+    return markets
+
+
+def _ids(variable: str, text: str) -> frozenset[int]:
+    ids = set()
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            ids.add(int(part))
+        except ValueError:
+            raise SettingsError(f"{variable}: {part!r} is not a numeric Telegram id") from None
+    return frozenset(ids)
+
+
+def _url(variable: str, text: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", text):
+        raise SettingsError(f"{variable}: expected an http(s) URL, got {text!r}")
+    return text.rstrip("/")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    """Settings from `environ` (default: os.environ) over the values of `env_file` if it exists."""
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        value = values.get(name)
+        return value.strip() if value is not None and value.strip() != "" else None
+
+    kwargs: dict = {}
+    mode = (get("AUTOTRADER_MODE") or "paper").lower()
+    if mode not in ("paper", "live"):
+        raise SettingsError(f"AUTOTRADER_MODE: expected 'paper' or 'live', got {mode!r}")
+    kwargs["mode"] = mode
+    if (url := get("DATABASE_URL")) is not None:
+        if "://" not in url:
+            raise SettingsError("DATABASE_URL: expected an SQLAlchemy URL such as sqlite:///autotrader.db")
+        kwargs["database_url"] = url
+    if (markets := get("MARKETS")) is not None:
+        kwargs["markets"] = parse_markets(markets)
+    if (model_dir := get("MODEL_DIR")) is not None:
+        kwargs["model_dir"] = Path(model_dir).expanduser()
+    kwargs["telegram_bot_token"] = get("TELEGRAM_BOT_TOKEN")
+    if (base := get("TELEGRAM_API_BASE_URL")) is not None:
+        kwargs["telegram_api_base_url"] = _url("TELEGRAM_API_BASE_URL", base)
+    kwargs["telegram_admin_ids"] = _ids("TELEGRAM_ADMIN_IDS", get("TELEGRAM_ADMIN_IDS") or "")
+    kwargs["telegram_viewer_ids"] = _ids("TELEGRAM_VIEWER_IDS", get("TELEGRAM_VIEWER_IDS") or "")
+    kwargs["upbit_access_key"] = get("UPBIT_ACCESS_KEY")
+    kwargs["upbit_secret_key"] = get("UPBIT_SECRET_KEY")
+    if (upbit := get("UPBIT_API_URL")) is not None:
+        kwargs["upbit_api_url"] = _url("UPBIT_API_URL", upbit)
+    if (start := get("PAPER_START_KRW")) is not None:
+        try:
+            kwargs["paper_start_krw"] = int(start.replace("_", ""))
+        except ValueError:
+            raise SettingsError(f"PAPER_START_KRW: expected a whole number of KRW, got {start!r}") from None
+        if kwargs["paper_start_krw"] < 5_000:
+            raise SettingsError("PAPER_START_KRW: must be at least 5000 (Upbit's minimum order)")
+    if (interval := get("CANDLE_INTERVAL")) is not None:
+        if interval not in INTERVAL_SECONDS:
+            raise SettingsError(
+                f"CANDLE_INTERVAL: expected one of {', '.join(INTERVAL_SECONDS)}, got {interval!r}"
+            )
+        kwargs["candle_interval"] = interval
+    if (cycle := get("CYCLE_SECONDS")) is not None:
+        try:
+            kwargs["cycle_seconds"] = float(cycle)
+        except ValueError:
+            raise SettingsError(f"CYCLE_SECONDS: expected a number of seconds, got {cycle!r}") from None
+        if kwargs["cycle_seconds"] <= 0:
+            raise SettingsError("CYCLE_SECONDS: must be positive")
+    if mode == "live" and not (kwargs["upbit_access_key"] and kwargs["upbit_secret_key"]):
+        raise SettingsError("AUTOTRADER_MODE=live needs UPBIT_ACCESS_KEY and UPBIT_SECRET_KEY")
+    return Settings(**kwargs)

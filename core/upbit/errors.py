@@ -1,0 +1,71 @@
+"""Typed failures of Upbit's REST API. Messages carry Upbit's error name and message, never keys."""
+from __future__ import annotations
+
+
+class UpbitError(RuntimeError):
+    def __init__(self, message: str, *, status: int | None = None, name: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.name = name
+
+
+class UpbitNetworkError(UpbitError):
+    """Connection refused, reset or DNS failure: the request may not have arrived."""
+
+
+class UpbitTimeoutError(UpbitNetworkError):
+    """No answer in time: the request may or may not have been executed."""
+
+
+class UpbitRateLimitError(UpbitError):
+    """429 (too many requests) or 418 (banned for persisting)."""
+
+    def __init__(self, message: str, *, status: int | None = None, name: str | None = None, retry_after: float = 1.0):
+        super().__init__(message, status=status, name=name)
+        self.retry_after = retry_after
+
+
+class UpbitServerError(UpbitError):
+    """5xx, or an answer that is not the JSON the endpoint promises."""
+
+
+class UpbitRequestError(UpbitError):
+    """4xx other than rate limits: a bad market, parameter or order."""
+
+
+class UpbitAuthError(UpbitRequestError):
+    """401: keys invalid, expired JWT, IP not on the allow-list."""
+
+
+class UpbitInsufficientFundsError(UpbitRequestError):
+    pass
+
+
+class UpbitUnderMinimumError(UpbitRequestError):
+    pass
+
+
+_BY_NAME = {
+    "insufficient_funds_bid": UpbitInsufficientFundsError,
+    "insufficient_funds_ask": UpbitInsufficientFundsError,
+    "under_min_total_bid": UpbitUnderMinimumError,
+    "under_min_total_ask": UpbitUnderMinimumError,
+    "invalid_access_key": UpbitAuthError,
+    "jwt_verification": UpbitAuthError,
+    "expired_access_key": UpbitAuthError,
+    "nonce_used": UpbitAuthError,
+    "no_authorization_ip": UpbitAuthError,
+    "out_of_scope": UpbitAuthError,
+}
+
+
+def error_for_response(status: int, name: str | None, message: str | None, retry_after: float = 1.0) -> UpbitError:
+    text = f"Upbit HTTP {status}" + (f" {name}" if name else "") + (f": {message}" if message else "")
+    if status in (418, 429):
+        return UpbitRateLimitError(text, status=status, name=name, retry_after=retry_after)
+    if status >= 500:
+        return UpbitServerError(text, status=status, name=name)
+    cls = _BY_NAME.get(name or "")
+    if cls is None:
+        cls = UpbitAuthError if status == 401 else UpbitRequestError
+    return cls(text, status=status, name=name)

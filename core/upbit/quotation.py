@@ -1,0 +1,116 @@
+"""Upbit's public quotation API (candles, tickers): timeouts, typed errors, `UPBIT_API_URL`, 429 back-off.
+
+pyupbit's `get_ohlcv` hard-codes the host, sets no timeout and returns None on failure, so candles
+are fetched here with the REST API directly.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+import pandas as pd
+import requests
+
+from core.candles import candles_from_records
+from core.settings import INTERVAL_SECONDS
+from core.upbit.errors import UpbitNetworkError, UpbitRateLimitError, UpbitServerError, UpbitTimeoutError, error_for_response
+
+log = logging.getLogger(__name__)
+
+MAX_CANDLES_PER_REQUEST = 200
+_REMAINING = re.compile(r"sec=(\d+)")
+
+
+def candle_endpoint(interval: str) -> str:
+    if interval not in INTERVAL_SECONDS:
+        raise ValueError(f"unknown candle interval {interval!r}")
+    if interval == "1d":
+        return "/v1/candles/days"
+    minutes = INTERVAL_SECONDS[interval] // 60
+    return f"/v1/candles/minutes/{minutes}"
+
+
+class UpbitQuotationClient:
+    def __init__(self, base_url: str = "https://api.upbit.com", *, timeout: float = 5.0, max_retries: int = 4,
+                 session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.session = session or requests.Session()
+        self._sleep = sleep
+
+    def get_json(self, path: str, params: dict):
+        """GET with retries on 429 and 5xx (exponential back-off with jitter); typed errors otherwise."""
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self.session.get(self.base_url + path, params=params, timeout=self.timeout)
+            except requests.Timeout:
+                error: Exception = UpbitTimeoutError(f"Upbit {path} did not answer within {self.timeout:.0f} s")
+            except requests.RequestException as exc:
+                error = UpbitNetworkError(f"Upbit {path} unreachable ({exc.__class__.__name__})")
+            else:
+                if response.status_code == 200:
+                    self._respect_remaining(response)
+                    try:
+                        return response.json()
+                    except ValueError:
+                        error = UpbitServerError(f"Upbit {path} answered with malformed JSON", status=200)
+                else:
+                    error = self._error(response)
+                    if not isinstance(error, (UpbitRateLimitError, UpbitServerError)) or response.status_code == 418:
+                        raise error
+            if attempt == self.max_retries:
+                raise error
+            delay = getattr(error, "retry_after", 0.5) * (2 ** attempt) * (0.75 + random.random() / 2)
+            log.warning("%s; retrying in %.1f s", error, delay)
+            self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _respect_remaining(self, response: requests.Response) -> None:
+        match = _REMAINING.search(response.headers.get("Remaining-Req", ""))
+        if match and int(match.group(1)) <= 0:
+            self._sleep(1.0)  # the group's budget for this second is spent
+
+    @staticmethod
+    def _error(response: requests.Response):
+        name = message = None
+        try:
+            body = response.json().get("error", {})
+            name, message = body.get("name"), body.get("message")
+        except (ValueError, AttributeError):
+            pass
+        retry_after = float(response.headers.get("Retry-After", "1") or 1)
+        return error_for_response(response.status_code, name, message, retry_after)
+
+    def candles_page(self, market: str, interval: str, to: datetime | None = None,
+                     count: int = MAX_CANDLES_PER_REQUEST) -> pd.DataFrame:
+        """Up to 200 candles opening before `to` (default: now), oldest first, including a forming one."""
+        params = {"market": market, "count": min(count, MAX_CANDLES_PER_REQUEST)}
+        if to is not None:
+            params["to"] = to.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows = self.get_json(candle_endpoint(interval), params)
+        if not isinstance(rows, list):
+            raise UpbitServerError(f"Upbit candles for {market}: expected a list, got {type(rows).__name__}")
+        if not rows:
+            return pd.DataFrame(columns=["open", "high", "low", "close", "volume", "value"])
+        for row in rows:
+            stamp = str(row.get("candle_date_time_utc", ""))
+            row["candle_date_time_utc"] = stamp if stamp.endswith("Z") else stamp + "Z"
+        return candles_from_records(sorted(rows, key=lambda r: r["candle_date_time_utc"]), source=f"Upbit {market} candles")
+
+    def tickers(self, markets: list[str]) -> dict[str, float]:
+        rows = self.get_json("/v1/ticker", {"markets": ",".join(markets)})
+        return {row["market"]: float(row["trade_price"]) for row in rows}
+
+
+def closed_only(candles: pd.DataFrame, interval_seconds: int, now: datetime | None = None) -> pd.DataFrame:
+    """Drop candles still forming at `now` (Upbit always returns the current one)."""
+    now = pd.Timestamp(now or datetime.now(timezone.utc))
+    if now.tzinfo is None:
+        now = now.tz_localize("UTC")
+    closes = candles.index + pd.Timedelta(seconds=interval_seconds)
+    return candles[closes <= now]

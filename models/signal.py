@@ -1,0 +1,101 @@
+"""What does the model say about one market at one candle? MLSignal and its arithmetic."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import numpy as np
+
+CLASSES = ("SELL", "HOLD", "BUY")  # column order of every probability array in this project
+SELL, HOLD, BUY = range(3)
+DEFAULT_BUY_THRESHOLD = 0.55
+DEFAULT_SELL_THRESHOLD = 0.55
+DEFAULT_EMERGENCY_THRESHOLD = 0.7
+
+
+def _check_threshold(name: str, value: float) -> float:
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be between 0 and 1, got {value}")
+    return value
+
+
+def decide_action(buy: float, sell: float, buy_threshold: float, sell_threshold: float) -> str:
+    """BUY if buy beats sell and its threshold, SELL symmetrically, else HOLD."""
+    if buy > sell and buy > buy_threshold:
+        return "BUY"
+    if sell > buy and sell > sell_threshold:
+        return "SELL"
+    return "HOLD"
+
+
+@dataclass(frozen=True)
+class MLSignal:
+    market: str
+    buy_probability: float
+    sell_probability: float
+    hold_probability: float
+    confidence: float  # highest probability minus the second highest
+    emergency_score: float  # sell_probability * confidence
+    action: str  # BUY | SELL | HOLD
+    timestamp: datetime | None = None  # open time of the candle the signal was computed on
+    model_id: str | None = None
+    error: str | None = None  # set when no prediction could be made; action is then HOLD
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @classmethod
+    def from_probabilities(
+        cls,
+        market: str,
+        probabilities,
+        *,
+        buy_threshold: float = DEFAULT_BUY_THRESHOLD,
+        sell_threshold: float = DEFAULT_SELL_THRESHOLD,
+        timestamp: datetime | None = None,
+        model_id: str | None = None,
+    ) -> "MLSignal":
+        """Probabilities in CLASSES order (sell, hold, buy); they must sum to 1."""
+        p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+        if p.shape != (3,) or not np.isfinite(p).all() or (p < -1e-9).any() or abs(p.sum() - 1.0) > 1e-6:
+            raise ValueError(f"probabilities must be 3 non-negative numbers summing to 1, got {p.tolist()}")
+        sell, hold, buy = (float(x) for x in p)
+        top, second = sorted((sell, hold, buy), reverse=True)[:2]
+        confidence = top - second
+        return cls(
+            market=market,
+            buy_probability=buy,
+            sell_probability=sell,
+            hold_probability=hold,
+            confidence=confidence,
+            emergency_score=sell * confidence,
+            action=decide_action(
+                buy, sell, _check_threshold("buy_threshold", buy_threshold), _check_threshold("sell_threshold", sell_threshold)
+            ),
+            timestamp=timestamp,
+            model_id=model_id,
+        )
+
+    @classmethod
+    def failed(cls, market: str, reason: str, timestamp: datetime | None = None) -> "MLSignal":
+        """No prediction: HOLD with no conviction (confidence and emergency score 0)."""
+        third = 1.0 / 3.0
+        return cls(market, third, third, third, 0.0, 0.0, "HOLD", timestamp, None, reason)
+
+    def with_thresholds(self, buy_threshold: float, sell_threshold: float) -> "MLSignal":
+        if not self.ok:
+            return self
+        return replace(
+            self,
+            action=decide_action(
+                self.buy_probability,
+                self.sell_probability,
+                _check_threshold("buy_threshold", buy_threshold),
+                _check_threshold("sell_threshold", sell_threshold),
+            ),
+        )
+
+    def is_emergency(self, emergency_threshold: float = DEFAULT_EMERGENCY_THRESHOLD) -> bool:
+        return self.ok and self.emergency_score > emergency_threshold
