@@ -104,6 +104,56 @@ def cmd_download(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_backtest(args, settings: Settings) -> int:
+    from core.backtest import plot_equity, run_backtest
+    from core.trading.types import RiskSettings
+    from models.manager import MultiCoinModelManager
+
+    data = _existing_dir(Path(args.data), "--data")
+    markets = _markets(args.markets, settings)
+    manager = MultiCoinModelManager(Path(args.model_dir) if args.model_dir else settings.model_dir, markets)
+    risk = RiskSettings()
+    for item in args.set or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set: expected name=value such as buy_threshold=0.45, got {item!r}")
+        try:
+            risk = risk.with_value(name.strip(), value.strip())
+        except ValueError as exc:
+            raise UsageError(f"--set: {exc}") from None
+    result = run_backtest(data, markets, manager, interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
+                          start_krw=settings.paper_start_krw, slippage=args.slippage, settings=risk)
+    print(f"Backtest of {', '.join(markets)} on {data}: {result.equity.index[0]:%Y-%m-%d %H:%M} .. "
+          f"{result.equity.index[-1]:%Y-%m-%d %H:%M} UTC, {len(result.equity)} candles, paper wallet {settings.paper_start_krw:,} KRW")
+    print(backtest_table(result.metrics, result.buy_and_hold_metrics))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result.to_json(), indent=2))
+        print(f"JSON written to {args.json}")
+    if args.plot:
+        plot_equity(result, Path(args.plot))
+        print(f"Equity curve written to {args.plot}")
+    return 0
+
+
+def backtest_table(strategy: dict, hold: dict) -> str:
+    def cell(key: str, value) -> str:
+        if value is None:
+            return "-"
+        if key in ("trades",):
+            return str(value)
+        if key.endswith("_krw"):
+            return f"{value:,.0f}"
+        if key in ("sharpe", "sortino", "calmar", "profit_factor", "average_holding_hours"):
+            return f"{value:.2f}"
+        return f"{value:.2%}"
+
+    lines = ["| figure | strategy | buy and hold |", "|---|---|---|"]
+    for key in strategy:
+        lines.append(f"| {key} | {cell(key, strategy[key])} | {cell(key, hold.get(key))} |")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotrader", description="Autonomous trading agent for Upbit KRW markets.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
@@ -128,6 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--buy-threshold", type=float, default=0.55)
     p.add_argument("--sell-threshold", type=float, default=0.55)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("backtest", help="the trading cycle over candle files, beside buy-and-hold")
+    p.add_argument("--data", default=str(BUNDLED_DATA_DIR / "upbit-1h"), help="candle directory (default: bundled Upbit KRW candles)")
+    p.add_argument("--markets", help="comma list (default: MARKETS)")
+    p.add_argument("--model-dir", help="default: MODEL_DIR (the shipped models)")
+    p.add_argument("--slippage", type=float, default=0.0005, help="paper fill slippage (default 0.0005)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override a threshold or risk parameter, e.g. --set buy_threshold=0.45 (repeatable)")
+    p.add_argument("--json", help="write the figures as JSON to this path")
+    p.add_argument("--plot", help="write an equity-curve PNG (with buy-and-hold and drawdown) to this path")
+    p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("download", help="fetch Upbit candles into the CSV format (needs internet)")
     p.add_argument("--markets", help="comma list (default: MARKETS)")

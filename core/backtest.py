@@ -1,0 +1,116 @@
+"""`autotrader backtest`: the trading cycle over candle files on a simulated clock, paper exchange,
+compared with buy-and-hold of the same markets in equal weights."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.performance import drawdown_series, performance
+from core.sources import CsvReplaySource
+from core.trading.cycle import PrecomputedFeed, StepResult, TradingCycle
+from core.trading.paper import PaperExchange
+from core.trading.portfolio import Portfolio
+from core.trading.rules import FEE_RATE
+from core.trading.types import RiskSettings
+
+
+@dataclass
+class BacktestResult:
+    equity: pd.Series
+    buy_and_hold: pd.Series
+    metrics: dict
+    buy_and_hold_metrics: dict
+    steps: list[StepResult] = field(default_factory=list)
+
+    def decisions(self) -> list[tuple]:
+        """(time, market, action, approved, kind) of every decision: what two runs must agree on."""
+        return [(s.at, s.market, s.decision.action, s.decision.approved, s.decision.kind)
+                for s in self.steps if s.decision is not None]
+
+    def to_json(self) -> dict:
+        return {
+            "strategy": self.metrics,
+            "buy_and_hold": self.buy_and_hold_metrics,
+            "period": [self.equity.index[0].isoformat(), self.equity.index[-1].isoformat()],
+            "ticks": len(self.equity),
+        }
+
+
+def identifiers(prefix: str = "bt") -> Callable[[], str]:
+    """Deterministic order identifiers, so two runs over the same candles are comparable."""
+    counter = iter(range(10**12))
+    return lambda: f"{prefix}-{next(counter):08d}"
+
+
+def buy_and_hold_curve(series: dict[str, pd.DataFrame], ticks: pd.DatetimeIndex, start_krw: float,
+                       interval: pd.Timedelta) -> pd.Series:
+    """Equal KRW in each market at its first close on the timeline, bought with the fee, held to the end."""
+    per_market = start_krw / len(series)
+    total = np.zeros(len(ticks))
+    for candles in series.values():
+        closes = candles["close"]
+        closes.index = closes.index + interval  # known at the candle's close
+        path = closes.reindex(ticks, method="ffill")
+        first = path.first_valid_index()
+        volume = per_market / (1 + FEE_RATE) / path[first]
+        total += np.where(path.notna(), path.fillna(0) * volume, per_market)
+    return pd.Series(total, index=ticks)
+
+
+def run_backtest(data_dir: Path, markets: Sequence[str], manager, *, interval: str = "1h", interval_seconds: int = 3600,
+                 start_krw: float = 1_000_000, settings: RiskSettings = RiskSettings(), slippage: float = 0.0005,
+                 start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> BacktestResult:
+    source = CsvReplaySource(data_dir, markets, interval, interval_seconds)
+    series = source.series
+    feed = PrecomputedFeed(series, manager, interval_seconds)
+    ticks = source.timeline()
+    if start is not None:
+        ticks = ticks[ticks >= start]
+    if end is not None:
+        ticks = ticks[ticks <= end]
+    if len(ticks) < 2:
+        raise ValueError("backtest needs at least two candle closes in the chosen period")
+    portfolio = Portfolio(start_krw, start_krw)
+    cycle = TradingCycle(feed, PaperExchange(start_krw, slippage), portfolio, lambda: settings, new_identifier=identifiers())
+    equity = np.empty(len(ticks))
+    exposed = 0
+    steps: list[StepResult] = []
+    for i, now in enumerate(ticks):
+        steps.extend(cycle.run(now.to_pydatetime()))
+        equity[i] = portfolio.equity(cycle.prices)
+        exposed += bool(portfolio.positions)
+    curve = pd.Series(equity, index=ticks)
+    trades = portfolio.trades
+    metrics = performance(curve, [t.return_ratio for t in trades],
+                          [(t.closed_at - t.opened_at).total_seconds() / 3600 for t in trades],
+                          exposed / len(ticks), portfolio.fees_krw, interval_seconds)
+    hold = buy_and_hold_curve(series, ticks, start_krw, pd.Timedelta(seconds=interval_seconds))
+    hold_metrics = performance(hold, [], [], 1.0, start_krw * FEE_RATE / (1 + FEE_RATE), interval_seconds)
+    hold_metrics["trades"] = len(series)
+    return BacktestResult(curve, hold, metrics, hold_metrics, steps)
+
+
+def plot_equity(result: BacktestResult, path: Path, title: str = "autotrader backtest") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top.plot(result.equity.index, result.equity.to_numpy(), label="strategy", color="tab:blue")
+    top.plot(result.buy_and_hold.index, result.buy_and_hold.to_numpy(), label="buy and hold (equal weights)", color="tab:gray")
+    top.set_ylabel("equity (KRW)")
+    top.set_title(title)
+    top.legend(loc="upper left")
+    for curve, color in ((result.equity, "tab:blue"), (result.buy_and_hold, "tab:gray")):
+        dd = drawdown_series(curve) * 100
+        bottom.fill_between(dd.index, dd.to_numpy(), 0, color=color, alpha=0.35)
+    bottom.set_ylabel("drawdown (%)")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,84 @@
+"""What do we hold and how has it gone? Positions and trade statistics, updated by fills."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from core.trading.types import Account, Fill, Position
+
+
+@dataclass(frozen=True)
+class ClosedTrade:
+    market: str
+    opened_at: datetime
+    closed_at: datetime
+    cost_krw: float  # paid including the buy fee
+    proceeds_krw: float  # received after the sell fee
+    kind: str
+
+    @property
+    def return_ratio(self) -> float:
+        return self.proceeds_krw / self.cost_krw - 1.0
+
+
+@dataclass
+class Portfolio:
+    principal_krw: float
+    cash_krw: float
+    positions: dict[str, Position] = field(default_factory=dict)
+    entry_cost_krw: dict[str, float] = field(default_factory=dict)
+    trades: list[ClosedTrade] = field(default_factory=list)
+    last_sell_at: dict[str, datetime] = field(default_factory=dict)
+    day: str | None = None
+    day_start_equity_krw: float = 0.0
+    fees_krw: float = 0.0
+
+    def mark(self, prices: dict[str, float], now: datetime) -> None:
+        """Move trailing-stop peaks up to the latest prices and roll the trading day (UTC)."""
+        for market, position in list(self.positions.items()):
+            price = prices.get(market)
+            if price is not None and price > position.peak_price_krw:
+                self.positions[market] = replace(position, peak_price_krw=price)
+        today = now.strftime("%Y-%m-%d")
+        if today != self.day:
+            self.day = today
+            self.day_start_equity_krw = self.equity(prices)
+
+    def equity(self, prices: dict[str, float]) -> float:
+        return self.cash_krw + sum(p.value_krw(prices.get(m, p.avg_price_krw)) for m, p in self.positions.items())
+
+    def account(self, prices: dict[str, float]) -> Account:
+        streak = 0
+        for trade in reversed(self.trades):
+            if trade.return_ratio >= 0:
+                break
+            streak += 1
+        average = sum(t.return_ratio for t in self.trades) / len(self.trades) if self.trades else 0.0
+        return Account(self.cash_krw, self.principal_krw, dict(self.positions), self.equity(prices),
+                       self.day_start_equity_krw or self.equity(prices), streak, average, dict(self.last_sell_at))
+
+    def apply(self, fill: Fill, kind: str = "signal") -> ClosedTrade | None:
+        self.fees_krw += fill.fee_krw
+        if fill.side == "bid":
+            self.cash_krw -= fill.funds_krw + fill.fee_krw
+            old = self.positions.get(fill.market)
+            volume = fill.volume + (old.volume if old else 0.0)
+            cost = fill.funds_krw + (old.cost_krw if old else 0.0)
+            self.positions[fill.market] = Position(fill.market, volume, cost / volume,
+                                                   old.opened_at if old else fill.at, max(fill.price_krw, old.peak_price_krw if old else 0))
+            self.entry_cost_krw[fill.market] = self.entry_cost_krw.get(fill.market, 0.0) + fill.funds_krw + fill.fee_krw
+            return None
+        self.cash_krw += fill.funds_krw - fill.fee_krw
+        position = self.positions[fill.market]
+        share = min(1.0, fill.volume / position.volume)
+        cost = self.entry_cost_krw.get(fill.market, position.cost_krw) * share
+        trade = ClosedTrade(fill.market, position.opened_at, fill.at, cost, fill.funds_krw - fill.fee_krw, kind)
+        if share >= 1.0 - 1e-9:
+            self.positions.pop(fill.market)
+            self.entry_cost_krw.pop(fill.market, None)
+        else:
+            self.positions[fill.market] = replace(position, volume=position.volume - fill.volume)
+            self.entry_cost_krw[fill.market] -= cost
+        self.trades.append(trade)
+        self.last_sell_at[fill.market] = fill.at
+        return trade

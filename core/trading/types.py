@@ -1,0 +1,105 @@
+"""The plain types the trading cycle passes around: positions, account, risk settings, decisions, fills."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Position:
+    market: str
+    volume: float
+    avg_price_krw: float
+    opened_at: datetime
+    peak_price_krw: float  # highest close since entry (trailing stop)
+
+    @property
+    def cost_krw(self) -> float:
+        return self.volume * self.avg_price_krw
+
+    def value_krw(self, price_krw: float) -> float:
+        return self.volume * price_krw
+
+    def return_ratio(self, price_krw: float) -> float:
+        return price_krw / self.avg_price_krw - 1.0
+
+
+@dataclass(frozen=True)
+class Account:
+    cash_krw: float
+    principal_krw: float
+    positions: dict[str, Position]
+    equity_krw: float  # cash + positions at the latest prices
+    day_start_equity_krw: float
+    consecutive_losses: int = 0
+    average_return: float = 0.0  # mean return of closed trades so far
+    last_sell_at: dict[str, datetime] = field(default_factory=dict)
+
+    @property
+    def open_positions(self) -> int:
+        return len(self.positions)
+
+    @property
+    def day_return(self) -> float:
+        return self.equity_krw / self.day_start_equity_krw - 1.0 if self.day_start_equity_krw else 0.0
+
+
+@dataclass(frozen=True)
+class RiskSettings:
+    """Every threshold and risk parameter users can change by command; they persist."""
+
+    buy_threshold: float = 0.55
+    sell_threshold: float = 0.55
+    emergency_threshold: float = 0.7
+    max_positions: int = 3
+    max_position_ratio: float = 0.3  # of equity, per position
+    stop_loss: float = 0.03
+    take_profit: float = 0.06
+    trailing_stop: float = 0.03
+    cooldown_hours: float = 6.0
+    max_consecutive_losses: int = 3
+    daily_loss_limit: float = 0.05
+    paused: bool = False
+
+    RATIOS = ("buy_threshold", "sell_threshold", "emergency_threshold", "max_position_ratio", "stop_loss",
+              "take_profit", "trailing_stop", "daily_loss_limit")
+
+    def with_value(self, name: str, text: str) -> "RiskSettings":
+        """A copy with one parameter set from user text; ValueError says the valid form."""
+        known = {f.name: f for f in fields(self)}
+        if name not in known or name == "paused":
+            raise ValueError(f"unknown parameter {name!r}; one of: {', '.join(n for n in known if n != 'paused')}")
+        kind = type(getattr(self, name))
+        try:
+            value = kind(float(text)) if kind is int else kind(text)
+        except ValueError:
+            raise ValueError(f"{name} needs a number, got {text!r}") from None
+        if name in self.RATIOS and not 0 <= value <= 1:
+            raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        if value < 0:
+            raise ValueError(f"{name} must not be negative, got {value}")
+        if kind is int and float(text) != int(float(text)):
+            raise ValueError(f"{name} needs a whole number, got {text!r}")
+        return replace(self, **{name: value})
+
+
+@dataclass(frozen=True)
+class Decision:
+    market: str
+    approved: bool
+    action: str  # BUY | SELL | HOLD
+    investment_ratio: float  # BUY: share of equity to spend; SELL: share of the position to sell
+    reason: str
+    kind: str = "signal"  # signal | stop_loss | take_profit | trailing_stop | emergency
+
+
+@dataclass(frozen=True)
+class Fill:
+    market: str
+    side: str  # bid (buy) | ask (sell)
+    identifier: str
+    price_krw: float
+    volume: float
+    fee_krw: float
+    funds_krw: float  # KRW paid (bid, before fee) or received (ask, before fee)
+    at: datetime
