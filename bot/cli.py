@@ -154,6 +154,22 @@ def backtest_table(strategy: dict, hold: dict) -> str:
     return "\n".join(lines)
 
 
+def cmd_db(args, settings: Settings) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from core.storage.migrate import downgrade, upgrade
+
+    try:
+        if args.action == "upgrade":
+            upgrade(settings.database_url, args.revision or "head")
+        else:
+            downgrade(settings.database_url, args.revision or "base")
+    except SQLAlchemyError as exc:
+        raise UsageError(f"database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
+    print(f"database {args.action} to {args.revision or ('head' if args.action == 'upgrade' else 'base')}: done")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotrader", description="Autonomous trading agent for Upbit KRW markets.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
@@ -189,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the figures as JSON to this path")
     p.add_argument("--plot", help="write an equity-curve PNG (with buy-and-hold and drawdown) to this path")
     p.set_defaults(func=cmd_backtest)
+
+    p = sub.add_parser("db", help="database migrations (DATABASE_URL, SQLite by default)")
+    p.add_argument("action", choices=("upgrade", "downgrade"))
+    p.add_argument("revision", nargs="?", help="target revision (default: head for upgrade, base for downgrade)")
+    p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("download", help="fetch Upbit candles into the CSV format (needs internet)")
     p.add_argument("--markets", help="comma list (default: MARKETS)")

@@ -1,0 +1,135 @@
+"""What is stored? The SQL tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+KRW amounts that reach an exchange are NUMERIC; times are timezone-aware UTC.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+KRW = Numeric(20, 4)
+VOLUME = Numeric(30, 12)
+
+settings = Table(
+    "settings", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+signals = Table(
+    "signals", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("market", String(32), nullable=False, index=True),
+    Column("candle_at", DateTime(timezone=True), nullable=False),
+    Column("buy_probability", Float, nullable=False),
+    Column("sell_probability", Float, nullable=False),
+    Column("hold_probability", Float, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("emergency_score", Float, nullable=False),
+    Column("action", String(8), nullable=False),
+    Column("model_id", String(128)),
+    Column("error", Text),
+    UniqueConstraint("market", "candle_at", name="uq_signal_market_candle"),
+)
+
+orders = Table(
+    "orders", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("identifier", String(64), nullable=False, unique=True),
+    Column("market", String(32), nullable=False, index=True),
+    Column("side", String(4), nullable=False),  # bid | ask
+    Column("ord_type", String(8), nullable=False),  # price | market | limit
+    Column("amount_krw", KRW),
+    Column("volume", VOLUME),
+    Column("state", String(16), nullable=False),  # pending | done | cancel | failed | unknown
+    Column("reason", Text),
+    Column("kind", String(16), nullable=False),  # signal | stop_loss | take_profit | trailing_stop | emergency | manual
+    Column("exchange_uuid", String(64)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+fills = Table(
+    "fills", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_identifier", String(64), ForeignKey("orders.identifier"), nullable=False, index=True),
+    Column("market", String(32), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("price_krw", KRW, nullable=False),
+    Column("volume", VOLUME, nullable=False),
+    Column("funds_krw", KRW, nullable=False),
+    Column("fee_krw", KRW, nullable=False),
+    Column("filled_at", DateTime(timezone=True), nullable=False),
+)
+
+positions = Table(
+    "positions", metadata,
+    Column("market", String(32), primary_key=True),
+    Column("volume", VOLUME, nullable=False),
+    Column("avg_price_krw", KRW, nullable=False),
+    Column("cost_krw", KRW, nullable=False),  # paid including the buy fee
+    Column("peak_price_krw", KRW, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+equity_snapshots = Table(
+    "equity_snapshots", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("cash_krw", KRW, nullable=False),
+    Column("equity_krw", KRW, nullable=False),
+    Column("open_positions", Integer, nullable=False),
+)
+
+users = Table(
+    "users", metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("role", String(16), nullable=False),  # admin | viewer
+    Column("alerts", JSON, nullable=False, default=dict),  # kind -> on | off | silent
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("priority", Integer, nullable=False, default=0),  # emergency alerts first
+    Column("chat_id", BigInteger),  # None: every subscribed chat
+    Column("text", Text, nullable=False),
+    Column("status", String(16), nullable=False, default="pending", index=True),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_id", BigInteger),
+    Column("source", String(16), nullable=False),  # telegram | console | system
+    Column("command", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("succeeded", Boolean, nullable=False),
+)
