@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 class MarketInput:
     signal: MLSignal
     price_krw: float  # the latest closed candle's close
-    low_krw: float  # its low (price-shock and stop checks in replay)
 
 
 class SignalFeed(Protocol):
@@ -68,7 +67,7 @@ class PrecomputedFeed:
                 self._errors[market] = f"model unavailable: {exc}"
                 proba, model_id = None, None
             self._rows[market] = {
-                "index": candles.index, "close": candles["close"].to_numpy(), "low": candles["low"].to_numpy(),
+                "index": candles.index, "close": candles["close"].to_numpy(),
                 "ends": ends, "proba": proba, "model_id": model_id,
             }
 
@@ -88,7 +87,7 @@ class PrecomputedFeed:
                 continue
             signal = MLSignal.from_probabilities(market, rows["proba"][k], timestamp=candle_open.to_pydatetime(),
                                                  model_id=rows["model_id"])
-            out[market] = MarketInput(signal, float(rows["close"][pos]), float(rows["low"][pos]))
+            out[market] = MarketInput(signal, float(rows["close"][pos]))
         return out, errors
 
 
