@@ -3,6 +3,7 @@ compared with buy-and-hold of the same markets in equal weights."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -61,28 +62,36 @@ def buy_and_hold_curve(series: dict[str, pd.DataFrame], ticks: pd.DatetimeIndex,
     return pd.Series(total, index=ticks)
 
 
-def run_backtest(data_dir: Path, markets: Sequence[str], manager, *, interval: str = "1h", interval_seconds: int = 3600,
-                 start_krw: float = 1_000_000, settings: RiskSettings = RiskSettings(), slippage: float = 0.0005,
-                 start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> BacktestResult:
+def prepare(data_dir: Path, markets: Sequence[str], manager, interval: str, interval_seconds: int,
+            start: pd.Timestamp | None = None, end: pd.Timestamp | None = None):
+    """Candles, their precomputed signal feed and the clock ticks of a simulation over `data_dir`."""
     source = CsvReplaySource(data_dir, markets, interval, interval_seconds)
-    series = source.series
-    feed = PrecomputedFeed(series, manager, interval_seconds)
+    feed = PrecomputedFeed(source.series, manager, interval_seconds)
     ticks = source.timeline()
     if start is not None:
         ticks = ticks[ticks >= start]
     if end is not None:
         ticks = ticks[ticks <= end]
     if len(ticks) < 2:
-        raise ValueError("backtest needs at least two candle closes in the chosen period")
-    portfolio = Portfolio(start_krw, start_krw)
-    cycle = TradingCycle(feed, PaperExchange(start_krw, slippage), portfolio, lambda: settings, new_identifier=identifiers())
+        raise ValueError("a simulation needs at least two candle closes in the chosen period")
+    return source.series, feed, ticks
+
+
+def simulate(ticks: pd.DatetimeIndex, run_cycle: Callable[[datetime], list[StepResult]], cycle: TradingCycle,
+             series: dict[str, pd.DataFrame], start_krw: float, interval_seconds: int,
+             after_tick: Callable[[int, datetime], None] | None = None) -> BacktestResult:
+    """Drive `run_cycle` over every tick (backtest and replay alike) and report the figures."""
+    portfolio = cycle.portfolio
     equity = np.empty(len(ticks))
     exposed = 0
     steps: list[StepResult] = []
-    for i, now in enumerate(ticks):
-        steps.extend(cycle.run(now.to_pydatetime()))
+    for i, stamp in enumerate(ticks):
+        now = stamp.to_pydatetime()
+        steps.extend(run_cycle(now))
         equity[i] = portfolio.equity(cycle.prices)
         exposed += bool(portfolio.positions)
+        if after_tick is not None:
+            after_tick(i, now)
     curve = pd.Series(equity, index=ticks)
     trades = portfolio.trades
     metrics = performance(curve, [t.return_ratio for t in trades],
@@ -92,6 +101,15 @@ def run_backtest(data_dir: Path, markets: Sequence[str], manager, *, interval: s
     hold_metrics = performance(hold, [], [], 1.0, start_krw * FEE_RATE / (1 + FEE_RATE), interval_seconds)
     hold_metrics["trades"] = len(series)
     return BacktestResult(curve, hold, metrics, hold_metrics, steps)
+
+
+def run_backtest(data_dir: Path, markets: Sequence[str], manager, *, interval: str = "1h", interval_seconds: int = 3600,
+                 start_krw: float = 1_000_000, settings: RiskSettings = RiskSettings(), slippage: float = 0.0005,
+                 start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> BacktestResult:
+    series, feed, ticks = prepare(data_dir, markets, manager, interval, interval_seconds, start, end)
+    cycle = TradingCycle(feed, PaperExchange(start_krw, slippage), Portfolio(start_krw, start_krw), lambda: settings,
+                         new_identifier=identifiers())
+    return simulate(ticks, cycle.run, cycle, series, start_krw, interval_seconds)
 
 
 def plot_equity(result: BacktestResult, path: Path, title: str = "autotrader backtest") -> None:

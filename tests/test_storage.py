@@ -25,6 +25,12 @@ def test_upgrade_downgrade_upgrade(tmp_path):
     assert {"identifier", "market", "side", "state", "kind"} <= orders
     assert any(u["column_names"] == ["identifier"] for u in inspect(engine).get_unique_constraints("orders")) or \
         any(i["unique"] and i["column_names"] == ["identifier"] for i in inspect(engine).get_indexes("orders"))
+    signal_columns = {c["name"] for c in inspect(engine).get_columns("signals")}
+    assert {"decision_action", "decision_approved", "decision_reason"} <= signal_columns  # migration 0002
+    engine.dispose()
+    downgrade(url, "0001")
+    engine = create_engine(url)
+    assert "decision_reason" not in {c["name"] for c in inspect(engine).get_columns("signals")}
     engine.dispose()
     downgrade(url)
     assert tables(url) == set()

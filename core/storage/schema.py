@@ -46,6 +46,9 @@ signals = Table(
     Column("action", String(8), nullable=False),
     Column("model_id", String(128)),
     Column("error", Text),
+    Column("decision_action", String(8)),  # what the engine did with it (migration 0002)
+    Column("decision_approved", Boolean),
+    Column("decision_reason", Text),
     UniqueConstraint("market", "candle_at", name="uq_signal_market_candle"),
 )
 

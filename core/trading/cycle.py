@@ -9,14 +9,15 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Protocol
 
 import numpy as np
 import pandas as pd
 
+from core.events import step_events
 from core.features import SEQUENCE_LENGTH, build_feature_history
 from core.trading.engine import TradingEngine
-from core.trading.portfolio import Portfolio
+from core.trading.portfolio import ClosedTrade, Portfolio
 from core.trading.types import Decision, Fill, RiskSettings
 from core.upbit.errors import UpbitError
 from models.signal import MLSignal
@@ -43,6 +44,18 @@ class StepResult:
     decision: Decision | None
     fill: Fill | None
     error: str | None
+    order_id: str | None = None  # the identifier of the order placed, if one was
+    trade: ClosedTrade | None = None  # the round trip a sale closed
+
+
+class Recorder(Protocol):
+    """Where step results go (core.storage.journal.Journal); raising means the step was not stored."""
+
+    def record_step(self, result: StepResult, portfolio: Portfolio) -> list: ...
+
+    def record_events(self, events: list) -> None: ...
+
+    def record_cycle(self, at: datetime, portfolio: Portfolio, prices: dict[str, float]) -> None: ...
 
 
 class PrecomputedFeed:
@@ -92,30 +105,78 @@ class PrecomputedFeed:
 
 
 class TradingCycle:
+    """Runs every market's step for one candle close.
+
+    With a recorder, each market step is stored in one transaction; if storing fails the step is
+    undone in memory too (the paper wallet and the portfolio return to their state before it), an
+    error event is raised, and the other markets go on.
+    """
+
     def __init__(self, feed: SignalFeed, exchange, portfolio: Portfolio, settings: Callable[[], RiskSettings],
-                 engine: TradingEngine | None = None, on_step: Callable[[StepResult], None] | None = None,
+                 engine: TradingEngine | None = None, recorder: Recorder | None = None,
                  new_identifier: Callable[[], str] = lambda: uuid.uuid4().hex):
         self.feed = feed
         self.exchange = exchange
         self.portfolio = portfolio
         self.settings = settings
         self.engine = engine or TradingEngine()
-        self.on_step = on_step
+        self.recorder = recorder
         self.new_identifier = new_identifier
         self.prices: dict[str, float] = {}
 
-    def run(self, now: datetime) -> Sequence[StepResult]:
+    def run(self, now: datetime) -> list[StepResult]:
         inputs, errors = self.feed.inputs(now)
         self.prices.update({m: i.price_krw for m, i in inputs.items()})
         self.portfolio.mark(self.prices, now)
-        results = [StepResult(m, now, None, None, None, e) for m, e in errors.items()]
         settings = self.settings()
+        results = [self._stored(StepResult(m, now, None, None, None, e), None) for m, e in errors.items()]
         for market, item in inputs.items():
-            results.append(self.step(market, item, settings, now))
-        if self.on_step is not None:
-            for result in results:
-                self.on_step(result)
+            results.append(self._guarded(lambda: self.step(market, item, settings, now)))
+        if self.recorder is not None:
+            try:
+                self.recorder.record_cycle(now, self.portfolio, self.prices)
+            except Exception:
+                log.exception("equity snapshot at %s could not be stored", now)
         return results
+
+    def sell_now(self, market: str, now: datetime, reason: str) -> StepResult:
+        """A sale users ordered by command: the whole position, through the same execute-and-store path."""
+        position = self.portfolio.positions.get(market)
+        if position is None:
+            raise ValueError(f"no open position in {market}")
+        price = self.prices.get(market)
+        if price is None:
+            raise ValueError(f"no price for {market} yet")
+        decision = Decision(market, True, "SELL", 1.0, reason, "manual")
+        return self._guarded(lambda: self.execute(market, None, decision, price, now))
+
+    def _guarded(self, step: Callable[[], StepResult]) -> StepResult:
+        saved = self._snapshot() if self.recorder is not None else None
+        return self._stored(step(), saved)
+
+    def _snapshot(self):
+        exchange = self.exchange.snapshot() if hasattr(self.exchange, "snapshot") else None
+        return self.portfolio.snapshot(), exchange
+
+    def _stored(self, result: StepResult, saved) -> StepResult:
+        if self.recorder is None:
+            return result
+        try:
+            self.recorder.record_step(result, self.portfolio)
+            return result
+        except Exception as exc:
+            log.exception("%s: step at %s could not be stored; undone", result.market, result.at)
+            if saved is not None:
+                self.portfolio.restore(saved[0])
+                if saved[1] is not None:
+                    self.exchange.restore(saved[1])
+            failed = StepResult(result.market, result.at, result.signal, result.decision, None,
+                                f"could not store the step, undone: {exc.__class__.__name__}")
+            try:
+                self.recorder.record_events(step_events(failed))
+            except Exception:
+                log.exception("could not store the error event either")
+            return failed
 
     def step(self, market: str, item: MarketInput, settings: RiskSettings, now: datetime) -> StepResult:
         account = self.portfolio.account(self.prices)
@@ -123,15 +184,21 @@ class TradingCycle:
         decision = self.engine.decide(item.signal, position, account, settings, item.price_krw, now)
         if not decision.approved:
             return StepResult(market, now, item.signal, decision, None, None)
+        return self.execute(market, item.signal, decision, item.price_krw, now)
+
+    def execute(self, market: str, signal: MLSignal | None, decision: Decision, price_krw: float,
+                now: datetime) -> StepResult:
+        identifier = self.new_identifier()
         try:
             if decision.action == "BUY":
-                amount = int(decision.investment_ratio * account.equity_krw)
-                fill = self.exchange.buy_market(market, amount, self.new_identifier(), item.price_krw, now)
+                # whole KRW, rounded down; the epsilon keeps 0.3 * 1,000,000 from becoming 299,999
+                amount = int(decision.investment_ratio * self.portfolio.equity(self.prices) + 1e-6)
+                fill = self.exchange.buy_market(market, amount, identifier, price_krw, now)
             else:
-                volume = position.volume * decision.investment_ratio
-                fill = self.exchange.sell_market(market, volume, self.new_identifier(), item.price_krw, now)
+                volume = self.portfolio.positions[market].volume * decision.investment_ratio
+                fill = self.exchange.sell_market(market, volume, identifier, price_krw, now)
         except UpbitError as exc:
             log.warning("%s %s failed: %s", market, decision.action, exc)
-            return StepResult(market, now, item.signal, decision, None, str(exc))
-        self.portfolio.apply(fill, decision.kind)
-        return StepResult(market, now, item.signal, decision, fill, None)
+            return StepResult(market, now, signal, decision, None, str(exc), identifier)
+        trade = self.portfolio.apply(fill, decision.kind)
+        return StepResult(market, now, signal, decision, fill, None, identifier, trade)

@@ -25,6 +25,31 @@ class PaperExchange:
     def order(self, identifier: str) -> Fill | None:
         return self._orders.get(identifier)
 
+    def book(self, fill: Fill) -> None:
+        """Enter a fill in the wallet (every order goes through here; a restart replays stored fills)."""
+        if fill.identifier in self._orders:
+            return
+        if fill.side == "bid":
+            self.cash_krw -= fill.funds_krw + fill.fee_krw
+            self.holdings[fill.market] = self.holdings.get(fill.market, 0.0) + fill.volume
+        else:
+            self.cash_krw += fill.funds_krw - fill.fee_krw
+            held = self.holdings.get(fill.market, 0.0)
+            remaining = held - fill.volume
+            if remaining <= held * 1e-12:
+                self.holdings.pop(fill.market, None)
+            else:
+                self.holdings[fill.market] = remaining
+        self._orders[fill.identifier] = fill
+
+    def snapshot(self) -> tuple:
+        return self.cash_krw, dict(self.holdings), dict(self._orders)
+
+    def restore(self, state: tuple) -> None:
+        """Undo the orders since `snapshot()` (a step whose record could not be stored never happened)."""
+        self.cash_krw, holdings, orders = state
+        self.holdings, self._orders = dict(holdings), dict(orders)
+
     def buy_market(self, market: str, amount_krw: int, identifier: str, price_krw: float, at: datetime) -> Fill:
         if identifier in self._orders:
             return self._orders[identifier]
@@ -37,12 +62,9 @@ class PaperExchange:
                 f"paper {market}: buy of {amount_krw:,} KRW plus fee exceeds {self.cash_krw:,.0f} KRW available",
                 name="insufficient_funds_bid")
         fill_price = round_to_tick(price_krw * (1 + self.slippage), "up")
-        volume = amount_krw / fill_price
-        fee = amount_krw * FEE_RATE
-        self.cash_krw -= amount_krw + fee
-        self.holdings[market] = self.holdings.get(market, 0.0) + volume
-        fill = Fill(market, "bid", identifier, fill_price, volume, fee, float(amount_krw), at)
-        self._orders[identifier] = fill
+        fill = Fill(market, "bid", identifier, fill_price, amount_krw / fill_price, amount_krw * FEE_RATE,
+                    float(amount_krw), at)
+        self.book(fill)
         return fill
 
     def sell_market(self, market: str, volume: float, identifier: str, price_krw: float, at: datetime) -> Fill:
@@ -56,13 +78,6 @@ class PaperExchange:
         if funds < MIN_ORDER_KRW:
             raise UpbitUnderMinimumError(f"paper {market}: sale worth {funds:,.0f} KRW is under the 5,000 KRW minimum",
                                          name="under_min_total_ask")
-        fee = funds * FEE_RATE
-        self.cash_krw += funds - fee
-        remaining = held - volume
-        if remaining <= held * 1e-12:
-            self.holdings.pop(market, None)
-        else:
-            self.holdings[market] = remaining
-        fill = Fill(market, "ask", identifier, fill_price, volume, fee, funds, at)
-        self._orders[identifier] = fill
+        fill = Fill(market, "ask", identifier, fill_price, volume, funds * FEE_RATE, funds, at)
+        self.book(fill)
         return fill

@@ -1,7 +1,7 @@
 """What do we hold and how has it gone? Positions and trade statistics, updated by fills."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
 from core.trading.types import Account, Fill, Position
@@ -32,6 +32,14 @@ class Portfolio:
     day: str | None = None
     day_start_equity_krw: float = 0.0
     fees_krw: float = 0.0
+
+    def snapshot(self) -> dict:
+        return {f.name: (getattr(self, f.name).copy() if isinstance(getattr(self, f.name), (dict, list))
+                         else getattr(self, f.name)) for f in fields(self)}
+
+    def restore(self, state: dict) -> None:
+        for name, value in state.items():
+            setattr(self, name, value.copy() if isinstance(value, (dict, list)) else value)
 
     def mark(self, prices: dict[str, float], now: datetime) -> None:
         """Move trailing-stop peaks up to the latest prices and roll the trading day (UTC)."""

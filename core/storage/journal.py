@@ -1,0 +1,125 @@
+"""What happened, for the record? The cycle's results written through the schema.
+
+One transaction per market step: the signal with the engine's decision, the order, its fill, the
+position as it now stands and the alerts the step raised are committed together or not at all.
+`load_books` rebuilds the portfolio and the paper wallet from the stored fills after a restart.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from core.events import Event, step_events
+from core.storage.database import from_db_time, to_db_time
+from core.storage.outbox import enqueue
+from core.storage.schema import equity_snapshots, fills, orders, positions, signals
+from core.trading.portfolio import Portfolio
+from core.trading.types import Fill
+
+
+class Journal:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._last_error: dict[str, str] = {}  # market -> error already announced
+
+    def record_step(self, result, portfolio: Portfolio) -> list[Event]:
+        """Store one market step atomically; returns the events queued for users."""
+        events = [e for e in step_events(result) if not self._repeated(result, e)]
+        with self.engine.begin() as conn:
+            self.write_step(conn, result, portfolio, events)
+        if result.error is None:
+            self._last_error.pop(result.market, None)
+        elif result.decision is None or not result.decision.approved:
+            self._last_error[result.market] = result.error
+        return events
+
+    def _repeated(self, result, event: Event) -> bool:
+        """A market skipped for the same reason every candle is announced once, not every hour."""
+        return event.kind == "error" and result.decision is None and self._last_error.get(result.market) == result.error
+
+    def write_step(self, conn: Connection, result, portfolio: Portfolio, events: list[Event]) -> None:
+        signal, decision, fill = result.signal, result.decision, result.fill
+        if signal is not None:
+            conn.execute(signals.insert().values(
+                market=result.market, candle_at=to_db_time(signal.timestamp or result.at),
+                buy_probability=signal.buy_probability, sell_probability=signal.sell_probability,
+                hold_probability=signal.hold_probability, confidence=signal.confidence,
+                emergency_score=signal.emergency_score, action=signal.action, model_id=signal.model_id,
+                error=signal.error, decision_action=decision.action if decision else None,
+                decision_approved=decision.approved if decision else None,
+                decision_reason=decision.reason if decision else None))
+        if decision is not None and decision.approved and result.order_id is not None:
+            at = to_db_time(result.at)
+            conn.execute(orders.insert().values(
+                identifier=result.order_id, market=result.market, side="bid" if decision.action == "BUY" else "ask",
+                ord_type="price" if decision.action == "BUY" else "market",
+                amount_krw=fill.funds_krw if fill is not None and fill.side == "bid" else None,
+                volume=fill.volume if fill is not None else None,
+                state="done" if fill is not None else "failed", reason=result.error or decision.reason,
+                kind=decision.kind, created_at=at, updated_at=at))
+        if fill is not None:
+            conn.execute(fills.insert().values(
+                order_identifier=fill.identifier, market=fill.market, side=fill.side, price_krw=fill.price_krw,
+                volume=fill.volume, funds_krw=fill.funds_krw, fee_krw=fill.fee_krw, filled_at=to_db_time(fill.at)))
+            write_position(conn, portfolio, fill.market, result.at)
+        for event in events:
+            enqueue(conn, event)
+
+    def record_events(self, events: list[Event]) -> None:
+        with self.engine.begin() as conn:
+            for event in events:
+                enqueue(conn, event)
+
+    def record_cycle(self, at: datetime, portfolio: Portfolio, prices: dict[str, float]) -> None:
+        """The equity snapshot of a finished cycle, and the trailing-stop peaks the cycle moved."""
+        with self.engine.begin() as conn:
+            conn.execute(equity_snapshots.insert().values(
+                at=to_db_time(at), cash_krw=portfolio.cash_krw, equity_krw=portfolio.equity(prices),
+                open_positions=len(portfolio.positions)))
+            for market, position in portfolio.positions.items():
+                conn.execute(update(positions).where(positions.c.market == market)
+                             .values(peak_price_krw=position.peak_price_krw, updated_at=to_db_time(at)))
+
+
+def write_position(conn: Connection, portfolio: Portfolio, market: str, at: datetime) -> None:
+    conn.execute(delete(positions).where(positions.c.market == market))
+    position = portfolio.positions.get(market)
+    if position is not None:
+        conn.execute(positions.insert().values(
+            market=market, volume=position.volume, avg_price_krw=position.avg_price_krw,
+            cost_krw=portfolio.entry_cost_krw.get(market, position.cost_krw), peak_price_krw=position.peak_price_krw,
+            opened_at=to_db_time(position.opened_at), updated_at=to_db_time(at)))
+
+
+def stored_fills(engine: Engine) -> list[tuple[Fill, str]]:
+    """Every fill with the kind of the order that caused it, in the order they happened."""
+    query = (select(fills, orders.c.kind).join(orders, orders.c.identifier == fills.c.order_identifier)
+             .order_by(fills.c.id))
+    with engine.connect() as conn:
+        return [(Fill(r.market, r.side, r.order_identifier, float(r.price_krw), float(r.volume), float(r.fee_krw),
+                      float(r.funds_krw), from_db_time(r.filled_at)), r.kind) for r in conn.execute(query)]
+
+
+def load_books(engine: Engine, principal_krw: float, exchange=None) -> Portfolio:
+    """The portfolio as the stored fills leave it (and the paper wallet, if given, booked the same way)."""
+    portfolio = Portfolio(principal_krw, principal_krw)
+    for fill, kind in stored_fills(engine):
+        portfolio.apply(fill, kind)
+        if exchange is not None:
+            exchange.book(fill)
+    with engine.connect() as conn:
+        for row in conn.execute(select(positions)):
+            position = portfolio.positions.get(row.market)
+            if position is not None:
+                portfolio.positions[row.market] = replace(position, peak_price_krw=float(row.peak_price_krw))
+    return portfolio
+
+
+def last_candle_times(engine: Engine) -> dict[str, datetime]:
+    """The newest candle each market has a stored signal for: a restart does not judge it twice."""
+    query = select(signals.c.market, func.max(signals.c.candle_at)).group_by(signals.c.market)
+    with engine.connect() as conn:
+        return {market: from_db_time(at) for market, at in conn.execute(query)}

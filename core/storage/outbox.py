@@ -1,0 +1,64 @@
+"""Which alerts are waiting? The outbox: written with the step that caused the alert, read by a
+dispatcher (console or Telegram) that marks each one sent, or due for another try."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection, Engine
+
+from core.events import Event
+from core.storage.database import from_db_time, to_db_time
+from core.storage.schema import outbox
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    kind: str
+    text: str
+    priority: int
+    chat_id: int | None
+    attempts: int
+    created_at: datetime
+
+
+def enqueue(conn: Connection, event: Event, chat_id: int | None = None) -> None:
+    conn.execute(outbox.insert().values(kind=event.kind, priority=event.priority, chat_id=chat_id, text=event.text,
+                                        status="pending", attempts=0, created_at=to_db_time(event.at)))
+
+
+def enqueue_now(engine: Engine, event: Event, chat_id: int | None = None) -> None:
+    with engine.begin() as conn:
+        enqueue(conn, event, chat_id)
+
+
+def due(engine: Engine, now: datetime, limit: int = 50) -> list[Alert]:
+    """Pending alerts whose next attempt is due: highest priority first, then in the order they arose."""
+    query = (select(outbox).where(outbox.c.status == "pending")
+             .where((outbox.c.next_attempt_at.is_(None)) | (outbox.c.next_attempt_at <= to_db_time(now)))
+             .order_by(outbox.c.priority.desc(), outbox.c.id).limit(limit))
+    with engine.connect() as conn:
+        return [Alert(r.id, r.kind, r.text, r.priority, r.chat_id, r.attempts, from_db_time(r.created_at))
+                for r in conn.execute(query)]
+
+
+def mark_sent(engine: Engine, alert_id: int, at: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == alert_id)
+                     .values(status="sent", sent_at=to_db_time(at), attempts=outbox.c.attempts + 1))
+
+
+def mark_retry(engine: Engine, alert_id: int, error: str, next_attempt_at: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == alert_id)
+                     .values(attempts=outbox.c.attempts + 1, last_error=error[:500],
+                             next_attempt_at=to_db_time(next_attempt_at)))
+
+
+def mark_failed(engine: Engine, alert_id: int, error: str) -> None:
+    """Give up on an alert that can never be delivered (e.g. the chat blocked the bot)."""
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == alert_id)
+                     .values(status="failed", attempts=outbox.c.attempts + 1, last_error=error[:500]))
