@@ -104,16 +104,11 @@ def cmd_download(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_backtest(args, settings: Settings) -> int:
-    from core.backtest import plot_equity, run_backtest
+def _risk_overrides(items: list[str] | None):
     from core.trading.types import RiskSettings
-    from models.manager import MultiCoinModelManager
 
-    data = _existing_dir(Path(args.data), "--data")
-    markets = _markets(args.markets, settings)
-    manager = MultiCoinModelManager(Path(args.model_dir) if args.model_dir else settings.model_dir, markets)
     risk = RiskSettings()
-    for item in args.set or []:
+    for item in items or []:
         name, sep, value = item.partition("=")
         if not sep:
             raise UsageError(f"--set: expected name=value such as buy_threshold=0.45, got {item!r}")
@@ -121,6 +116,40 @@ def cmd_backtest(args, settings: Settings) -> int:
             risk = risk.with_value(name.strip(), value.strip())
         except ValueError as exc:
             raise UsageError(f"--set: {exc}") from None
+    return risk
+
+
+def cmd_run(args, settings: Settings) -> int:
+    if args.replay is None:
+        raise UsageError("only --replay is available so far: the scheduled agent on live candles (console or "
+                         "Telegram) is not built yet; try `autotrader run --replay`")
+    from bot.replay_console import run_replay_console
+    from models.manager import MultiCoinModelManager
+
+    if args.speed < 0:
+        raise UsageError(f"--speed: expected candles per second >= 0 (0 = as fast as possible), got {args.speed}")
+    data = _existing_dir(Path(args.replay), "--replay")
+    markets = _markets(args.markets, settings)
+    manager = MultiCoinModelManager(Path(args.model_dir) if args.model_dir else settings.model_dir, markets)
+    result = run_replay_console(data, markets, manager, db_url=args.db, speed=args.speed,
+                                interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
+                                start_krw=settings.paper_start_krw, defaults=_risk_overrides(args.set),
+                                slippage=args.slippage)
+    print(f"\nSummary: {result.equity.index[0]:%Y-%m-%d %H:%M} .. {result.equity.index[-1]:%Y-%m-%d %H:%M} UTC, "
+          f"{len(result.equity)} candles")
+    print(backtest_table(result.metrics, result.buy_and_hold_metrics))
+    print(f"Journal: {args.db or 'sqlite:///replay.db'} (signals, orders, fills, equity, alerts, audit log)")
+    return 0
+
+
+def cmd_backtest(args, settings: Settings) -> int:
+    from core.backtest import plot_equity, run_backtest
+    from models.manager import MultiCoinModelManager
+
+    data = _existing_dir(Path(args.data), "--data")
+    markets = _markets(args.markets, settings)
+    manager = MultiCoinModelManager(Path(args.model_dir) if args.model_dir else settings.model_dir, markets)
+    risk = _risk_overrides(args.set)
     result = run_backtest(data, markets, manager, interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
                           start_krw=settings.paper_start_krw, slippage=args.slippage, settings=risk)
     print(f"Backtest of {', '.join(markets)} on {data}: {result.equity.index[0]:%Y-%m-%d %H:%M} .. "
@@ -175,6 +204,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    p = sub.add_parser("run", help="the agent: paper trading with the console chat (--replay: over historical candles)")
+    p.add_argument("--replay", nargs="?", const=str(BUNDLED_DATA_DIR / "upbit-1h"), metavar="PATH",
+                   help="replay a candle directory on a simulated clock (default: the bundled Upbit KRW candles)")
+    p.add_argument("--speed", type=float, default=20.0,
+                   help="replay pace in candles per second (default 20; 0 = as fast as possible)")
+    p.add_argument("--markets", help="comma list (default: MARKETS)")
+    p.add_argument("--model-dir", help="default: MODEL_DIR (the shipped models)")
+    p.add_argument("--db", help="replay database URL; must be empty (default: replay.db, recreated each replay)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="start with this threshold or risk parameter, e.g. --set buy_threshold=0.45 (repeatable)")
+    p.add_argument("--slippage", type=float, default=0.0005, help="paper fill slippage (default 0.0005)")
+    p.set_defaults(func=cmd_run)
+
     p = sub.add_parser("train", help="train models from candle files")
     p.add_argument("--data", default=str(TRAINING_DATA), help="directory of <MARKET>_<interval>.csv files (default: bundled Binance history)")
     p.add_argument("--markets", help="comma list (default: MARKETS); a KRW market may learn from the same coin in another quote")
@@ -228,13 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from core.candles import CandleDataError
+    from core.replay import ReplayDatabaseError
     from core.upbit.errors import UpbitError
     from models.hybrid import ModelLoadError
 
     try:
         settings = load_settings()
         return args.func(args, settings)
-    except (UsageError, SettingsError, CandleDataError, ModelLoadError, UpbitError, ValueError) as exc:
+    except (UsageError, SettingsError, CandleDataError, ModelLoadError, UpbitError, ReplayDatabaseError,
+            ValueError) as exc:
         print(f"autotrader {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,11 +12,12 @@ from core.settings import SettingsError, load_settings
 from tests.conftest import ROOT
 
 
-def run_cli(*args, env=None, cwd=None, timeout=300):
+def run_cli(*args, env=None, cwd=None, timeout=300, input=""):
     exe = shutil.which("autotrader") or str(Path(sys.executable).parent / "autotrader")
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETS", "MODEL_DIR", "AUTOTRADER_"))}
     full_env.update(env or {})
-    return subprocess.run([exe, *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout)
+    return subprocess.run([exe, *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT,
+                          timeout=timeout, input=input)
 
 
 def test_evaluate_writes_metrics_per_market_and_baselines(tmp_path):

@@ -1,0 +1,130 @@
+"""How do replies read? Plain text for each result of the command service (console and Telegram)."""
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import datetime
+from functools import singledispatch
+
+from core.commands import (
+    BalanceView,
+    HelpView,
+    Notice,
+    PositionsView,
+    PositionView,
+    Problem,
+    ProfitView,
+    SaleView,
+    SettingsView,
+    SignalsView,
+    StatusView,
+)
+from core.trading.types import RiskSettings
+
+
+def krw(value: float) -> str:
+    return f"{value:,.0f} KRW"
+
+
+def when(value: datetime | None) -> str:
+    return "-" if value is None else f"{value:%Y-%m-%d %H:%M} UTC"
+
+
+def _volume(value: float) -> str:
+    return f"{value:.8f}".rstrip("0").rstrip(".")
+
+
+@singledispatch
+def render(result) -> str:
+    raise TypeError(f"no view for {type(result).__name__}")
+
+
+@render.register
+def _(result: Problem) -> str:
+    return f"Error: {result.text}"
+
+
+@render.register
+def _(result: Notice) -> str:
+    return result.text
+
+
+@render.register
+def _(result: HelpView) -> str:
+    width = max(len(c.usage) for c in result.commands)
+    return "Commands:\n" + "\n".join(f"{c.usage.ljust(width)}  {c.summary}" for c in result.commands)
+
+
+def _position_line(p: PositionView) -> str:
+    return (f"{p.market}: {_volume(p.volume)} at avg {krw(p.avg_price_krw)}, now {krw(p.price_krw)}, "
+            f"value {krw(p.value_krw)}, P/L {p.pnl_ratio:+.2%} ({p.pnl_krw:+,.0f} KRW), since {when(p.opened_at)}")
+
+
+@render.register
+def _(result: StatusView) -> str:
+    cycle = "no cycle yet" if result.now is None else (
+        f"last cycle {when(result.now)}" + (f" ({result.last_cycle_seconds * 1000:.0f} ms)"
+                                            if result.last_cycle_seconds is not None else ""))
+    lines = [f"Mode: {result.mode}; trading {'PAUSED (exits still run)' if result.paused else 'active'}",
+             f"{cycle}; next {when(result.next_cycle_at)}",
+             f"Markets: {', '.join(result.markets)}",
+             f"Equity {krw(result.equity_krw)}, cash {krw(result.cash_krw)}",
+             f"Open positions: {len(result.positions)}"]
+    lines += ["  " + _position_line(p) for p in result.positions]
+    return "\n".join(lines)
+
+
+@render.register
+def _(result: PositionsView) -> str:
+    if not result.positions:
+        return "No open positions."
+    return "\n".join(_position_line(p) for p in result.positions)
+
+
+@render.register
+def _(result: BalanceView) -> str:
+    return (f"Cash {krw(result.cash_krw)}\nPositions {krw(result.positions_krw)}\nEquity {krw(result.equity_krw)} "
+            f"({result.total_return:+.2%} on {krw(result.principal_krw)})\nFees paid {krw(result.fees_krw)}")
+
+
+@render.register
+def _(result: ProfitView) -> str:
+    period = "all time" if result.days is None else f"last {result.days} day{'s' if result.days != 1 else ''}"
+    change = result.equity_now_krw / result.equity_start_krw - 1.0 if result.equity_start_krw else 0.0
+    lines = [f"Profit, {period}:",
+             f"Closed trades {result.trades}, won {result.wins}"
+             + (f" ({result.wins / result.trades:.0%})" if result.trades else ""),
+             f"Realised {result.realised_krw:+,.0f} KRW after fees",
+             f"Equity {krw(result.equity_start_krw)} -> {krw(result.equity_now_krw)} ({change:+.2%})"]
+    if result.best is not None:
+        lines.append(f"Best trade {result.best:+.2%}, worst {result.worst:+.2%}")
+    return "\n".join(lines)
+
+
+@render.register
+def _(result: SignalsView) -> str:
+    lines = []
+    for r in result.rows:
+        lines.append(f"{r.market} @ {when(r.candle_at)}: {r.action} (buy {r.buy:.2f} / hold {r.hold:.2f} / "
+                     f"sell {r.sell:.2f}), confidence {r.confidence:.2f}, emergency {r.emergency_score:.2f}"
+                     + (f"; {r.reason}" if r.reason else ""))
+    lines += [f"{m}: no signal yet" for m in result.missing]
+    return "\n".join(lines) or "No signals yet."
+
+
+@render.register
+def _(result: SettingsView) -> str:
+    risk: RiskSettings = result.risk
+    return "\n".join(f"{f.name} = {getattr(risk, f.name)}" for f in fields(risk))
+
+
+@render.register
+def _(result: SaleView) -> str:
+    lines = []
+    for r in result.results:
+        if r.error is not None:
+            lines.append(f"{r.market}: sale FAILED: {r.error}")
+        else:
+            pnl = f", P/L {r.trade.return_ratio:+.2%}" if r.trade else ""
+            lines.append(f"{r.market}: sold {_volume(r.fill.volume)} at {krw(r.fill.price_krw)}, "
+                         f"{krw(r.fill.funds_krw - r.fill.fee_krw)} after fee{pnl}")
+    return "\n".join(lines)

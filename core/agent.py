@@ -1,0 +1,98 @@
+"""The running agent: one trading cycle, its persisted settings and its state, whatever drives it.
+
+Replay, the console and Telegram all hold an Agent; commands reach it through core.commands. Its
+methods are called from one thread (the replay loop, or the bot's event loop) so that a command and a
+cycle never interleave.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Sequence
+
+from sqlalchemy.engine import Engine
+
+from core.events import Event
+from core.storage.outbox import enqueue
+from core.storage.settings_store import audit, load_risk_settings, save_risk_settings
+from core.trading.cycle import StepResult, TradingCycle
+from core.trading.types import RiskSettings
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a command: `source` is console or telegram; only admins change anything."""
+
+    user_id: int | None
+    source: str
+    role: str  # admin | viewer
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def __str__(self) -> str:
+        return self.source if self.user_id is None else f"{self.source} user {self.user_id}"
+
+
+CONSOLE = Caller(None, "console", "admin")
+
+
+class Agent:
+    def __init__(self, *, mode: str, markets: Sequence[str], interval: str, cycle: TradingCycle, db: Engine,
+                 defaults: RiskSettings = RiskSettings()):
+        self.mode = mode
+        self.markets = tuple(markets)
+        self.interval = interval
+        self.cycle = cycle
+        self.db = db
+        self.risk = load_risk_settings(db, defaults)
+        cycle.settings = lambda: self.risk
+        self.now: datetime | None = None  # the clock of the latest cycle (simulated in replay)
+        self.last_cycle_seconds: float | None = None
+        self.next_cycle_at: datetime | None = None
+        self.cycles = 0
+
+    @property
+    def portfolio(self):
+        return self.cycle.portfolio
+
+    @property
+    def prices(self) -> dict[str, float]:
+        return self.cycle.prices
+
+    def run_cycle(self, now: datetime) -> list[StepResult]:
+        started = time.perf_counter()
+        results = self.cycle.run(now)
+        self.now = now
+        self.last_cycle_seconds = time.perf_counter() - started
+        self.cycles += 1
+        return results
+
+    def change_settings(self, new: RiskSettings, caller: Caller, command: str) -> dict[str, object]:
+        """Persist, audit and announce a settings change in one transaction; returns what changed."""
+        at = self.clock()
+        with self.db.begin() as conn:
+            diff = save_risk_settings(conn, self.risk, new, at)
+            detail = ", ".join(f"{k}={v}" for k, v in diff.items()) or "no change"
+            audit(conn, at, caller.user_id, caller.source, command, detail, True)
+            if diff:
+                enqueue(conn, Event("system", f"Settings changed by {caller}: {detail}", at))
+        self.risk = new
+        return diff
+
+    def refuse(self, caller: Caller, command: str, why: str) -> None:
+        """Record a control command that was refused or failed."""
+        with self.db.begin() as conn:
+            audit(conn, self.clock(), caller.user_id, caller.source, command, why, False)
+
+    def sell(self, market: str, caller: Caller, command: str) -> StepResult:
+        result = self.cycle.sell_now(market, self.clock(), f"sold by command from {caller}")
+        with self.db.begin() as conn:
+            audit(conn, self.clock(), caller.user_id, caller.source, command,
+                  result.error or f"sold {market}", result.error is None)
+        return result
+
+    def clock(self) -> datetime:
+        return self.now or datetime.now(timezone.utc)

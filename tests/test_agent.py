@@ -1,0 +1,207 @@
+"""The agent on a real SQLite database: one transaction per step, rollback, persisted settings,
+pause semantics, emergency sells, restart from the stored fills, and the console commands."""
+import io
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.console import ConsoleChat
+from core.agent import CONSOLE, Agent, Caller
+from core.commands import CommandService
+from core.storage.database import open_database
+from core.storage.journal import Journal, load_books
+from core.storage.outbox import due
+from core.storage.schema import audit_log, equity_snapshots, fills, orders, outbox, positions, settings, signals
+from core.storage.settings_store import load_risk_settings
+from core.trading.cycle import TradingCycle
+from core.trading.paper import PaperExchange
+from core.trading.portfolio import Portfolio
+from core.trading.types import RiskSettings
+from tests.fakes.feeds import BUY, EMERGENCY, HOLD, SELL, ScriptedFeed, hour
+
+START_KRW = 1_000_000
+VIEWER = Caller(42, "telegram", "viewer")
+
+
+def count(db, table, *where):
+    with db.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+
+
+def make_agent(db, feed, journal=None):
+    cycle = TradingCycle(feed, PaperExchange(START_KRW, slippage=0), Portfolio(START_KRW, START_KRW),
+                         RiskSettings, recorder=journal or Journal(db))
+    return Agent(mode="paper", markets=["KRW-BTC", "KRW-ETH"], interval="1h", cycle=cycle, db=db)
+
+
+@pytest.fixture
+def db(tmp_path):
+    engine = open_database(f"sqlite:///{tmp_path / 'agent.db'}")
+    yield engine
+    engine.dispose()
+
+
+def chat(agent):
+    out = io.StringIO()
+    return ConsoleChat(CommandService(agent), out), out
+
+
+def test_each_step_is_stored_with_its_signal_order_fill_position_and_alert(db):
+    feed = ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000).at(1, "KRW-ETH", HOLD, 5_000_000)
+    feed.at(2, "KRW-BTC", SELL, 101_000_000).at(2, "KRW-ETH", HOLD, 5_000_000)
+    agent = make_agent(db, feed)
+    agent.run_cycle(hour(1))
+    assert count(db, signals) == 2 and count(db, orders) == 1 and count(db, fills) == 1
+    with db.connect() as conn:
+        row = conn.execute(select(positions)).one()
+        eth = conn.execute(select(signals).where(signals.c.market == "KRW-ETH")).one()
+    assert row.market == "KRW-BTC" and float(row.cost_krw) == pytest.approx(300_000 * 1.0005)
+    assert eth.decision_action == "HOLD" and eth.decision_approved is False and eth.decision_reason == "model HOLD"
+    agent.run_cycle(hour(2))
+    assert count(db, positions) == 0 and count(db, fills) == 2 and count(db, equity_snapshots) == 2
+    texts = [a.text for a in due(db, hour(3))]
+    assert any(t.startswith("Bought") for t in texts) and any("Sold" in t and "P/L" in t for t in texts)
+
+
+class FailingJournal(Journal):
+    """Breaks inside the transaction, after the signal, order and fill rows were written."""
+
+    def __init__(self, db, fail_at):
+        super().__init__(db)
+        self.fail_at = fail_at
+
+    def write_step(self, conn, result, portfolio, events):
+        super().write_step(conn, result, portfolio, events)
+        if result.at == self.fail_at and result.fill is not None:
+            raise RuntimeError("disk full")
+
+
+def test_a_failure_mid_step_rolls_the_step_back_and_the_other_markets_go_on(db):
+    feed = ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000).at(1, "KRW-ETH", BUY, 5_000_000)
+    feed.at(2, "KRW-BTC", BUY, 100_000_000).at(2, "KRW-ETH", HOLD, 5_000_000)
+    agent = make_agent(db, feed, FailingJournal(db, hour(1)))
+    results = agent.run_cycle(hour(1))
+    assert [r.error is not None for r in results] == [True, True]  # both buys failed to store: both undone
+    assert count(db, signals) == 0 and count(db, orders) == 0 and count(db, fills) == 0 and count(db, positions) == 0
+    assert agent.portfolio.cash_krw == START_KRW and agent.cycle.exchange.cash_krw == START_KRW
+    assert not agent.portfolio.positions and not agent.cycle.exchange.holdings
+    assert count(db, outbox, outbox.c.text.like("%could not store the step, undone: RuntimeError%")) == 2
+    agent.run_cycle(hour(2))  # the next cycle trades normally
+    assert count(db, fills) == 1 and "KRW-BTC" in agent.portfolio.positions
+
+
+def test_settings_persist_across_restarts_and_every_change_is_audited(db):
+    agent = make_agent(db, ScriptedFeed())
+    service = CommandService(agent)
+    service.handle("/threshold buy 0.6", CONSOLE)
+    service.handle("/set max_positions 2", CONSOLE)
+    service.handle("/pause", CONSOLE)
+    again = make_agent(db, ScriptedFeed())
+    assert again.risk == RiskSettings(buy_threshold=0.6, max_positions=2, paused=True)
+    assert load_risk_settings(db).paused is True
+    with db.connect() as conn:
+        audited = [(r.source, r.command, r.detail, r.succeeded) for r in conn.execute(select(audit_log).order_by(audit_log.c.id))]
+    assert audited == [("console", "threshold", "buy_threshold=0.6", True), ("console", "set", "max_positions=2", True),
+                       ("console", "pause", "paused=True", True)]
+    assert count(db, settings) == 3
+
+
+def test_paused_agent_records_signals_opens_nothing_but_still_sells_in_an_emergency(db):
+    feed = ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000)
+    feed.at(2, "KRW-BTC", HOLD, 100_000_000).at(2, "KRW-ETH", BUY, 5_000_000)
+    feed.at(3, "KRW-BTC", EMERGENCY, 99_500_000)
+    agent = make_agent(db, feed)
+    agent.run_cycle(hour(1))
+    CommandService(agent).handle("/pause", CONSOLE)
+    agent.run_cycle(hour(2))
+    assert "KRW-ETH" not in agent.portfolio.positions and count(db, signals) == 3
+    with db.connect() as conn:
+        refused = conn.execute(select(signals.c.decision_reason).where(signals.c.market == "KRW-ETH")).scalar()
+    assert refused == "trading is paused: no new positions"
+    result, = agent.run_cycle(hour(3))
+    assert result.decision.kind == "emergency" and result.fill is not None and not agent.portfolio.positions
+    first = due(db, hour(4))[0]
+    assert first.kind == "emergency" and first.text.startswith("EMERGENCY SELL KRW-BTC")
+
+
+def test_restart_rebuilds_the_books_from_the_stored_fills(db):
+    feed = ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000).at(1, "KRW-ETH", BUY, 5_000_000)
+    feed.at(2, "KRW-ETH", SELL, 5_100_000).at(3, "KRW-BTC", HOLD, 104_000_000)
+    agent = make_agent(db, feed)
+    for i in (1, 2, 3):
+        agent.run_cycle(hour(i))
+    wallet = PaperExchange(START_KRW, slippage=0)
+    books = load_books(db, START_KRW, wallet)
+    assert books.cash_krw == pytest.approx(agent.portfolio.cash_krw) == pytest.approx(wallet.cash_krw)
+    assert books.positions == agent.portfolio.positions  # peak price included (104,000,000 after hour 3)
+    assert books.positions["KRW-BTC"].peak_price_krw == 104_000_000
+    assert [t.return_ratio for t in books.trades] == pytest.approx([t.return_ratio for t in agent.portfolio.trades])
+    assert wallet.holdings == pytest.approx(agent.cycle.exchange.holdings)
+
+
+def test_console_commands_reply_and_explain_bad_arguments(db):
+    feed = ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000).at(1, "KRW-ETH", BUY, 5_000_000)
+    agent = make_agent(db, feed)
+    agent.run_cycle(hour(1))
+    console, out = chat(agent)
+    replies = {line: console.answer(line) for line in (
+        "/status", "/positions", "/balance", "/profit", "/signals", "/settings", "/help")}
+    assert "trading active" in replies["/status"] and "Open positions: 2" in replies["/status"]
+    assert "KRW-BTC: 0.003 at avg 100,000,000 KRW" in replies["/positions"]
+    assert "Equity" in replies["/balance"] and "Fees paid 300 KRW" in replies["/balance"]
+    assert "Closed trades 0" in replies["/profit"]
+    assert "KRW-ETH @ 2025-10-01 00:00 UTC: BUY (buy 0.70" in replies["/signals"]
+    assert "buy_threshold = 0.55" in replies["/settings"]
+    assert "/sellall" in replies["/help"]
+    bad = {
+        "/threshold buy": "usage: /threshold buy|sell|emergency <0..1>",
+        "/threshold up 0.5": "usage: /threshold buy|sell|emergency <0..1>",
+        "/threshold sell 1.5": "sell_threshold must be between 0 and 1",
+        "/set stop_loss": "expected a parameter and a value",
+        "/set leverage 10": "unknown parameter 'leverage'",
+        "/set max_positions 2.5": "max_positions needs a whole number",
+        "/profit soon": "days must be a whole number",
+        "/sell": "usage: /sell <market>",
+        "/sell bitcoin!": "invalid market",
+        "/sell KRW-XRP": "no open position in KRW-XRP",
+        "/sellall now": "takes no arguments",
+        "/moon": "unknown command /moon",
+        "hello": "commands start with /",
+    }
+    for line, expected in bad.items():
+        reply = console.answer(line)
+        assert reply.startswith("Error:") and expected in reply and "\n" not in reply, (line, reply)
+    assert agent.risk == RiskSettings()  # nothing changed by bad input
+    sold = console.answer("/sell krw-btc")
+    assert sold.startswith("KRW-BTC: sold 0.003 at 100,000,000 KRW")
+    assert console.answer("/sellall").startswith("KRW-ETH: sold")
+    assert console.answer("/sellall") == "No open positions to sell."
+    assert count(db, orders, orders.c.kind == "manual") == 2
+    assert count(db, audit_log, audit_log.c.command.in_(["sell", "sellall"])) == 2
+
+
+def test_viewers_may_look_but_not_touch(db):
+    agent = make_agent(db, ScriptedFeed())
+    service = CommandService(agent)
+    assert "/pause" not in str(service.handle("/help", VIEWER))
+    for line in ("/pause", "/threshold buy 0.1", "/sellall"):
+        assert "for admins only" in service.handle(line, VIEWER).text
+    assert agent.risk == RiskSettings()
+    assert count(db, audit_log, audit_log.c.succeeded.is_(False), audit_log.c.user_id == 42) == 3
+
+
+def test_console_reads_stdin_and_prints_alerts_emergencies_first(db):
+    feed = ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000).at(2, "KRW-BTC", EMERGENCY, 99_000_000)
+    agent = make_agent(db, feed)
+    console, out = chat(agent)
+    reader = console.listen(io.StringIO("/status\n\n/pause\n"))
+    reader.join(timeout=5)
+    agent.run_cycle(hour(1))
+    agent.run_cycle(hour(2))
+    assert console.pump() == 2
+    assert console.flush_alerts(hour(2) + timedelta(minutes=1)) >= 3
+    lines = out.getvalue().splitlines()
+    alerts = [line for line in lines if line.startswith("[")]
+    assert "EMERGENCY: EMERGENCY SELL KRW-BTC" in alerts[0]
+    assert console.flush_alerts(hour(3)) == 0  # each alert printed once

@@ -1,0 +1,98 @@
+"""`run --replay`: the agent over the bundled real candles with the shipped models, and proof that it
+decides exactly as a backtest over the same candles does."""
+import pytest
+from sqlalchemy import select
+
+from core.backtest import run_backtest
+from core.replay import open_replay, pacer, replay_database
+from core.storage.journal import load_books, stored_fills
+from core.storage.schema import equity_snapshots, signals
+from core.trading.types import RiskSettings
+from models.manager import MultiCoinModelManager
+from tests.conftest import DATA
+from tests.test_agent import count
+from tests.test_cli import run_cli
+
+MARKETS = ["KRW-BTC", "KRW-ETH"]
+LENIENT = RiskSettings(buy_threshold=0.42, sell_threshold=0.5)  # the shipped model rarely trades at 0.55
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory):
+    db = replay_database(f"sqlite:///{tmp_path_factory.mktemp('replay') / 'replay.db'}")
+    replay = open_replay(DATA / "upbit-1h", MARKETS, MultiCoinModelManager(markets=MARKETS), db, defaults=LENIENT)
+    result = replay.run()
+    yield replay, result, db
+    db.dispose()
+
+
+def test_backtest_and_replay_make_the_same_decisions(replayed):
+    replay, result, db = replayed
+    backtest = run_backtest(DATA / "upbit-1h", MARKETS, MultiCoinModelManager(markets=MARKETS), settings=LENIENT)
+    assert result.decisions() == backtest.decisions()
+    assert result.metrics == backtest.metrics
+    backtest_fills = [(s.fill.market, s.fill.side, s.fill.price_krw, s.fill.volume, s.fill.at)
+                      for s in backtest.steps if s.fill is not None]
+    stored = [(f.market, f.side, f.price_krw, pytest.approx(f.volume), f.at) for f, _ in stored_fills(db)]
+    assert len(backtest_fills) >= 2 and stored == backtest_fills
+
+
+def test_replay_journal_holds_every_signal_and_cycle(replayed):
+    replay, result, db = replayed
+    judged = [s for s in result.steps if s.signal is not None]
+    assert count(db, signals) == len(judged) > 1000
+    assert count(db, equity_snapshots) == len(replay.ticks)
+    with db.connect() as conn:
+        last = conn.execute(select(equity_snapshots.c.equity_krw).order_by(equity_snapshots.c.id.desc())).first()
+    assert float(last[0]) == pytest.approx(result.equity.iloc[-1])
+    books = load_books(db, replay.start_krw)
+    assert books.cash_krw == pytest.approx(replay.agent.portfolio.cash_krw)
+    assert len(books.trades) == result.metrics["trades"]
+
+
+def test_replay_refuses_a_database_with_history(replayed, tmp_path):
+    _, _, db = replayed
+    with pytest.raises(ValueError, match="already holds .* a replay needs an empty database"):
+        replay_database(str(db.url))
+
+
+def test_pacer_holds_each_tick_to_the_speed():
+    now, slept = [0.0], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    wait = pacer(4.0, clock=lambda: now[0], sleep=sleep)
+    for i in range(3):
+        wait(i)
+    assert slept == pytest.approx([0.25, 0.25, 0.25])
+    pacer(0, clock=lambda: 0.0, sleep=sleep)(5)
+    assert len(slept) == 3
+
+
+def test_run_replay_cli_answers_commands_and_ends_with_a_summary(tmp_path):
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    result = run_cli("run", "--replay", "--speed", "0", "--markets", "KRW-BTC", "--db", db,
+                     "--set", "buy_threshold=0.42", input="/status\n/threshold buy 7\n/set cooldown_hours 12\n/settings\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Replaying KRW-BTC" in out and "Mode: paper (replay)" in out
+    assert "Error: buy_threshold must be between 0 and 1, got 7.0; usage: /threshold" in out
+    assert "cooldown_hours set to 12.0 (was 6.0)" in out and "buy_threshold = 0.42" in out
+    assert "system: Agent started" in out and "Replay finished" in out
+    assert "| total_return |" in out and "| max_drawdown |" in out
+    again = run_cli("run", "--replay", "--speed", "0", "--markets", "KRW-BTC", "--db", db)
+    assert again.returncode == 2 and "needs an empty database" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run"], "only --replay is available so far"),
+    (["run", "--replay", "--speed", "-1"], "--speed: expected candles per second >= 0"),
+    (["run", "--replay", "/nonexistent"], "--replay /nonexistent is not a directory"),
+    (["run", "--replay", "--set", "paused=yes"], "--set: unknown parameter 'paused'"),
+])
+def test_run_bad_usage(args, message, tmp_path):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
