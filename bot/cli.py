@@ -120,25 +120,70 @@ def _risk_overrides(items: list[str] | None):
 
 
 def cmd_run(args, settings: Settings) -> int:
-    if args.replay is None:
-        raise UsageError("only --replay is available so far: the scheduled agent on live candles (console or "
-                         "Telegram) is not built yet; try `autotrader run --replay`")
-    from bot.replay_console import run_replay_console
     from models.manager import MultiCoinModelManager
 
+    if settings.is_live:
+        raise UsageError("AUTOTRADER_MODE=live: live trading on Upbit is not built yet; unset it to paper-trade")
     if args.speed < 0:
         raise UsageError(f"--speed: expected candles per second >= 0 (0 = as fast as possible), got {args.speed}")
-    data = _existing_dir(Path(args.replay), "--replay")
     markets = _markets(args.markets, settings)
     manager = MultiCoinModelManager(Path(args.model_dir) if args.model_dir else settings.model_dir, markets)
-    result = run_replay_console(data, markets, manager, db_url=args.db, speed=args.speed,
-                                interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
-                                start_krw=settings.paper_start_krw, defaults=_risk_overrides(args.set),
-                                slippage=args.slippage)
+    defaults = _risk_overrides(args.set)
+    if args.replay is None:
+        return _run_live_paper(settings, markets, manager, defaults, args)
+    data = _existing_dir(Path(args.replay), "--replay")
+    if settings.telegram_bot_token:
+        result = _run_replay_telegram(settings, data, markets, manager, defaults, args)
+    else:
+        from bot.replay_console import run_replay_console
+
+        result = run_replay_console(data, markets, manager, db_url=args.db, speed=args.speed,
+                                    interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
+                                    start_krw=settings.paper_start_krw, defaults=defaults, slippage=args.slippage)
+    if result is None:
+        print("Stopped before the end of the data.")
+        return 0
     print(f"\nSummary: {result.equity.index[0]:%Y-%m-%d %H:%M} .. {result.equity.index[-1]:%Y-%m-%d %H:%M} UTC, "
           f"{len(result.equity)} candles")
     print(backtest_table(result.metrics, result.buy_and_hold_metrics))
     print(f"Journal: {args.db or 'sqlite:///replay.db'} (signals, orders, fills, equity, alerts, audit log)")
+    return 0
+
+
+def _run_replay_telegram(settings, data, markets, manager, defaults, args):
+    from bot.runner import run_with_telegram
+    from core.replay import open_replay, replay_database
+
+    db = replay_database(args.db)
+    try:
+        replay = open_replay(data, markets, manager, db, interval=settings.candle_interval,
+                             interval_seconds=settings.interval_seconds, start_krw=settings.paper_start_krw,
+                             defaults=defaults, slippage=args.slippage)
+        print(f"Replaying {', '.join(markets)} from {data} with the Telegram bot; Ctrl-C stops.", flush=True)
+        return run_with_telegram(settings, replay.agent, replay, args.speed)
+    finally:
+        db.dispose()
+
+
+def _run_live_paper(settings, markets, manager, defaults, args) -> int:
+    from dataclasses import replace
+
+    from bot.runner import paper_agent, run_with_telegram
+    from core.storage.database import open_database
+
+    if not settings.telegram_bot_token:
+        raise UsageError("without --replay, run needs TELEGRAM_BOT_TOKEN (the console chat on live candles is not "
+                         "built yet); try `autotrader run --replay`")
+    if args.db:
+        raise UsageError("--db is for replays; the agent uses DATABASE_URL")
+    db = open_database(settings.database_url)
+    try:
+        agent = paper_agent(replace(settings, markets=markets), db, manager, defaults, args.slippage)
+        print(f"autotrader: paper trading {', '.join(markets)} on {settings.upbit_api_url} candles, Telegram bot "
+              f"running; Ctrl-C or SIGTERM stops.", flush=True)
+        run_with_telegram(settings, agent)
+    finally:
+        db.dispose()
     return 0
 
 
@@ -276,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = load_settings()
+        from bot.redact import install
+
+        install([settings.telegram_bot_token, settings.upbit_access_key, settings.upbit_secret_key])
         return args.func(args, settings)
     except (UsageError, SettingsError, CandleDataError, ModelLoadError, UpbitError, ReplayDatabaseError,
             ValueError) as exc:

@@ -77,30 +77,58 @@ def prepare(data_dir: Path, markets: Sequence[str], manager, interval: str, inte
     return source.series, feed, ticks
 
 
+class Simulation:
+    """Drives a cycle over clock ticks one at a time (backtest, replay in a loop or on a timer) and
+    reports the figures of the ticks run so far."""
+
+    def __init__(self, ticks: pd.DatetimeIndex, run_cycle: Callable[[datetime], list[StepResult]],
+                 cycle: TradingCycle, series: dict[str, pd.DataFrame], start_krw: float, interval_seconds: int):
+        self.ticks, self.run_cycle, self.cycle, self.series = ticks, run_cycle, cycle, series
+        self.start_krw, self.interval_seconds = start_krw, interval_seconds
+        self.equity = np.empty(len(ticks))
+        self.done = 0
+        self.exposed = 0
+        self.steps: list[StepResult] = []
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= len(self.ticks)
+
+    def advance(self) -> datetime:
+        """Run the next tick; returns its time."""
+        now = self.ticks[self.done].to_pydatetime()
+        self.steps.extend(self.run_cycle(now))
+        portfolio = self.cycle.portfolio
+        self.equity[self.done] = portfolio.equity(self.cycle.prices)
+        self.exposed += bool(portfolio.positions)
+        self.done += 1
+        return now
+
+    def result(self) -> BacktestResult:
+        if self.done < 2:
+            raise ValueError("fewer than two candle closes were run: no figures to report")
+        ticks = self.ticks[:self.done]
+        curve = pd.Series(self.equity[:self.done], index=ticks)
+        trades = self.cycle.portfolio.trades
+        metrics = performance(curve, [t.return_ratio for t in trades],
+                              [(t.closed_at - t.opened_at).total_seconds() / 3600 for t in trades],
+                              self.exposed / self.done, self.cycle.portfolio.fees_krw, self.interval_seconds)
+        hold = buy_and_hold_curve(self.series, ticks, self.start_krw, pd.Timedelta(seconds=self.interval_seconds))
+        hold_metrics = performance(hold, [], [], 1.0, self.start_krw * FEE_RATE / (1 + FEE_RATE), self.interval_seconds)
+        hold_metrics["trades"] = len(self.series)
+        return BacktestResult(curve, hold, metrics, hold_metrics, self.steps)
+
+
 def simulate(ticks: pd.DatetimeIndex, run_cycle: Callable[[datetime], list[StepResult]], cycle: TradingCycle,
              series: dict[str, pd.DataFrame], start_krw: float, interval_seconds: int,
              after_tick: Callable[[int, datetime], None] | None = None) -> BacktestResult:
     """Drive `run_cycle` over every tick (backtest and replay alike) and report the figures."""
-    portfolio = cycle.portfolio
-    equity = np.empty(len(ticks))
-    exposed = 0
-    steps: list[StepResult] = []
-    for i, stamp in enumerate(ticks):
-        now = stamp.to_pydatetime()
-        steps.extend(run_cycle(now))
-        equity[i] = portfolio.equity(cycle.prices)
-        exposed += bool(portfolio.positions)
+    sim = Simulation(ticks, run_cycle, cycle, series, start_krw, interval_seconds)
+    while not sim.finished:
+        now = sim.advance()
         if after_tick is not None:
-            after_tick(i, now)
-    curve = pd.Series(equity, index=ticks)
-    trades = portfolio.trades
-    metrics = performance(curve, [t.return_ratio for t in trades],
-                          [(t.closed_at - t.opened_at).total_seconds() / 3600 for t in trades],
-                          exposed / len(ticks), portfolio.fees_krw, interval_seconds)
-    hold = buy_and_hold_curve(series, ticks, start_krw, pd.Timedelta(seconds=interval_seconds))
-    hold_metrics = performance(hold, [], [], 1.0, start_krw * FEE_RATE / (1 + FEE_RATE), interval_seconds)
-    hold_metrics["trades"] = len(series)
-    return BacktestResult(curve, hold, metrics, hold_metrics, steps)
+            after_tick(sim.done - 1, now)
+    return sim.result()
 
 
 def run_backtest(data_dir: Path, markets: Sequence[str], manager, *, interval: str = "1h", interval_seconds: int = 3600,

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, make_url
 
 from core.agent import Agent
-from core.backtest import BacktestResult, prepare, simulate
+from core.backtest import BacktestResult, Simulation, prepare
 from core.storage.database import open_database
 from core.storage.journal import Journal
 from core.storage.schema import fills, signals
@@ -62,13 +62,22 @@ class Replay:
     interval_seconds: int
 
     def run(self, after_tick: Callable[[int, datetime], None] | None = None) -> BacktestResult:
-        def tick(i: int, now: datetime) -> None:
-            self.agent.next_cycle_at = self.ticks[i + 1].to_pydatetime() if i + 1 < len(self.ticks) else None
+        sim = self.simulation()
+        while not sim.finished:
+            now = sim.advance()
             if after_tick is not None:
-                after_tick(i, now)
+                after_tick(sim.done - 1, now)
+        return sim.result()
 
-        return simulate(self.ticks, self.agent.run_cycle, self.agent.cycle, self.series, self.start_krw,
-                        self.interval_seconds, tick)
+    def simulation(self) -> Simulation:
+        """Step by step, for drivers that tick on a timer (the Telegram bot's job queue)."""
+        def run_cycle(now: datetime):
+            results = self.agent.run_cycle(now)
+            later = self.ticks[self.ticks > pd.Timestamp(now)]
+            self.agent.next_cycle_at = later[0].to_pydatetime() if len(later) else None
+            return results
+
+        return Simulation(self.ticks, run_cycle, self.agent.cycle, self.series, self.start_krw, self.interval_seconds)
 
 
 def open_replay(data_dir: Path, markets: Sequence[str], manager, db: Engine, *, interval: str = "1h",

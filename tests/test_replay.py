@@ -88,7 +88,7 @@ def test_run_replay_cli_answers_commands_and_ends_with_a_summary(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run"], "only --replay is available so far"),
+    (["run"], "without --replay, run needs TELEGRAM_BOT_TOKEN"),
     (["run", "--replay", "--speed", "-1"], "--speed: expected candles per second >= 0"),
     (["run", "--replay", "/nonexistent"], "--replay /nonexistent is not a directory"),
     (["run", "--replay", "--set", "paused=yes"], "--set: unknown parameter 'paused'"),

@@ -1,9 +1,14 @@
 """Which alerts are waiting? The outbox: written with the step that caused the alert, read by a
-dispatcher (console or Telegram) that marks each one sent, or due for another try."""
+dispatcher (console or Telegram) that marks each one sent, or due for another try.
+
+Status: pending -> sent | failed (undeliverable); a broadcast (no chat) becomes `expanded` once a
+copy per subscribed chat exists. Nothing is deleted, so a restart finds whatever was still pending.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable, Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
@@ -62,3 +67,26 @@ def mark_failed(engine: Engine, alert_id: int, error: str) -> None:
     with engine.begin() as conn:
         conn.execute(update(outbox).where(outbox.c.id == alert_id)
                      .values(status="failed", attempts=outbox.c.attempts + 1, last_error=error[:500]))
+
+
+def fan_out(engine: Engine, recipients: Callable[[str], Sequence[int]], now: datetime) -> int:
+    """Turn each pending broadcast alert (no chat) into one pending alert per chat that wants its kind,
+    in one transaction per alert, keeping its kind, priority and time; returns how many were expanded."""
+    query = select(outbox).where(outbox.c.status == "pending", outbox.c.chat_id.is_(None)).order_by(outbox.c.id)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    for row in rows:
+        with engine.begin() as conn:
+            for chat_id in recipients(row.kind):
+                conn.execute(outbox.insert().values(kind=row.kind, priority=row.priority, chat_id=chat_id, text=row.text,
+                                                    status="pending", attempts=0, created_at=row.created_at))
+            conn.execute(update(outbox).where(outbox.c.id == row.id).values(status="expanded", sent_at=to_db_time(now)))
+    return len(rows)
+
+
+def waiting_chats(engine: Engine, now: datetime) -> set[int]:
+    """Chats with an alert held back until later (rate limit, outage): nothing may overtake it."""
+    query = (select(outbox.c.chat_id).distinct().where(outbox.c.status == "pending", outbox.c.chat_id.is_not(None))
+             .where(outbox.c.next_attempt_at > to_db_time(now)))
+    with engine.connect() as conn:
+        return {r[0] for r in conn.execute(query)}

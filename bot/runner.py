@@ -1,0 +1,133 @@
+"""`autotrader run`: assemble the agent (paper trading on live candles, or a replay) and run it with
+Telegram, scheduled by python-telegram-bot's JobQueue (APScheduler), timezone UTC.
+
+The trading job runs a few seconds after every candle close (or every CYCLE_SECONDS); a cycle still
+running when the next one fires is skipped with a warning. Alerts leave the outbox every second.
+SIGTERM or Ctrl-C finishes the cycle in progress, sends what is pending and stops.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from datetime import datetime, timezone
+
+from telegram import Update
+
+from bot.dispatcher import AlertDispatcher
+from bot.telegram_bot import BotRuntime, build_application, menu
+from core.agent import Agent
+from core.commands import CommandService
+from core.events import Event
+from core.live import LiveFeed
+from core.replay import Replay
+from core.settings import Settings
+from core.sources import UpbitCandleSource
+from core.storage.journal import Journal, last_candle_times, load_books
+from core.storage.outbox import enqueue_now
+from core.trading.cycle import TradingCycle
+from core.trading.paper import PaperExchange
+from core.trading.types import RiskSettings
+from core.upbit.quotation import UpbitQuotationClient
+
+log = logging.getLogger(__name__)
+
+CLOSE_DELAY_SECONDS = 5.0  # Upbit needs a moment to close the candle
+ALERT_POLL_SECONDS = 1.0
+
+
+def paper_agent(settings: Settings, db, manager, defaults: RiskSettings = RiskSettings(), slippage: float = 0.0005) -> Agent:
+    """The paper account on live Upbit candles, its books rebuilt from the stored fills."""
+    exchange = PaperExchange(settings.paper_start_krw, slippage)
+    portfolio = load_books(db, settings.paper_start_krw, exchange)
+    source = UpbitCandleSource(UpbitQuotationClient(settings.upbit_api_url), settings.candle_interval,
+                               settings.interval_seconds)
+    holder: list[Agent] = []
+    feed = LiveFeed(source, manager, lambda: holder[0].markets, settings.interval_seconds, last_candle_times(db))
+    cycle = TradingCycle(feed, exchange, portfolio, lambda: defaults, recorder=Journal(db))
+    agent = Agent(mode="paper", markets=settings.markets, interval=settings.candle_interval, cycle=cycle, db=db,
+                  defaults=defaults)
+    holder.append(agent)
+    return agent
+
+
+def first_run(now: datetime, interval_seconds: float, delay: float = CLOSE_DELAY_SECONDS) -> datetime:
+    """The next candle close after `now`, plus the delay."""
+    epoch = now.timestamp()
+    return datetime.fromtimestamp(math.floor(epoch / interval_seconds + 1) * interval_seconds + delay, timezone.utc)
+
+
+def run_with_telegram(settings: Settings, agent: Agent, replay: Replay | None = None, speed: float = 20.0):
+    """Run until stopped (or, for a replay, until the data ends); returns the replay's figures or None."""
+    runtime = BotRuntime(settings, agent, CommandService(agent))
+    sim = replay.simulation() if replay is not None else None
+    outcome: dict = {}
+    holder: dict = {}
+
+    async def deliver(context=None) -> None:
+        try:
+            await holder["dispatcher"].deliver()
+        except Exception:
+            log.exception("alert delivery round failed; the alerts stay pending")
+
+    async def cycle_job(context) -> None:
+        """The live trading job: one cycle per candle close."""
+        if runtime.cycle_running:
+            log.warning("the previous cycle is still running: this one is skipped")
+            return
+        runtime.cycle_running = True
+        try:
+            async with runtime.lock:
+                await asyncio.to_thread(agent.run_cycle, datetime.now(timezone.utc))
+                agent.next_cycle_at = context.job.next_t
+        except Exception:
+            log.exception("trading cycle failed")
+            enqueue_now(agent.db, Event("error", "The trading cycle failed; see the log. The next one will run.",
+                                        agent.clock()))
+        finally:
+            runtime.cycle_running = False
+        await deliver()
+
+    async def replay_job(context) -> None:
+        """The replay: every candle close in turn, paced, commands served in between; stops at the end."""
+        wait = max(0.0, 1.0 / speed) if speed > 0 else 0.0
+        while not sim.finished:
+            async with runtime.lock:
+                await asyncio.to_thread(sim.advance)
+            await asyncio.sleep(wait)
+        outcome["result"] = result = sim.result()
+        m = result.metrics
+        enqueue_now(agent.db, Event("summary", f"Replay finished: return {m['total_return']:+.2%}, {m['trades']} "
+                                               f"trades, max drawdown {m['max_drawdown']:.2%}", agent.clock()))
+        await deliver()
+        context.application.stop_running()
+
+    async def post_init(application) -> None:
+        holder["dispatcher"] = AlertDispatcher(agent.db, application.bot, runtime.subscribers)
+        await application.bot.set_my_commands(menu())
+        jobs = application.job_queue
+        jobs.run_repeating(deliver, interval=ALERT_POLL_SECONDS, first=ALERT_POLL_SECONDS, name="alerts")
+        now = datetime.now(timezone.utc)
+        if sim is not None:
+            jobs.run_once(replay_job, when=1.0, name="replay")
+            when = "replaying " + (f"{speed:g} candles per second" if speed > 0 else "as fast as possible")
+        elif settings.cycle_seconds is not None:
+            jobs.run_repeating(cycle_job, interval=settings.cycle_seconds, first=1.0, name="cycle")
+            when = f"a cycle every {settings.cycle_seconds:g} s"
+        else:
+            first = first_run(now, settings.interval_seconds)
+            jobs.run_repeating(cycle_job, interval=settings.interval_seconds, first=first, name="cycle")
+            agent.next_cycle_at = first
+            when = f"first cycle at {first:%Y-%m-%d %H:%M:%S} UTC"
+        enqueue_now(agent.db, Event("system", f"autotrader started: {agent.mode} mode, {', '.join(agent.markets)}; "
+                                              f"{when}", agent.clock()))
+
+    async def post_stop(application) -> None:
+        enqueue_now(agent.db, Event("system", "autotrader stopped", agent.clock()))
+        if "dispatcher" in holder:
+            await deliver()
+
+    app = build_application(runtime, post_init=post_init, post_stop=post_stop)
+    app.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1, close_loop=False)
+    return outcome.get("result")
+

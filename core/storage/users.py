@@ -1,0 +1,61 @@
+"""Who hears what? Registered chats, their roles and their alert preferences."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Engine
+
+from core.events import KINDS
+from core.storage.database import to_db_time
+from core.storage.schema import users
+
+PREFERENCES = ("on", "off", "silent")
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    user_id: int
+    chat_id: int
+    role: str
+    alerts: dict  # kind -> on | off | silent; a kind not listed is on
+
+    def preference(self, kind: str) -> str:
+        return self.alerts.get(kind, "on")
+
+
+def register(engine: Engine, user_id: int, chat_id: int, role: str, at: datetime) -> Subscriber:
+    """Create or refresh a user's row (the chat to write to, the role the settings give); keeps preferences."""
+    with engine.begin() as conn:
+        row = conn.execute(select(users).where(users.c.user_id == user_id)).first()
+        if row is None:
+            conn.execute(users.insert().values(user_id=user_id, chat_id=chat_id, role=role, alerts={},
+                                               created_at=to_db_time(at)))
+            return Subscriber(user_id, chat_id, role, {})
+        conn.execute(update(users).where(users.c.user_id == user_id).values(chat_id=chat_id, role=role))
+        return Subscriber(user_id, chat_id, role, dict(row.alerts or {}))
+
+
+def set_preference(engine: Engine, user_id: int, kind: str, preference: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown alert kind {kind!r}; one of: {', '.join(KINDS)}")
+    if preference not in PREFERENCES:
+        raise ValueError(f"expected on, off or silent, got {preference!r}")
+    with engine.begin() as conn:
+        row = conn.execute(select(users.c.alerts).where(users.c.user_id == user_id)).first()
+        if row is None:
+            raise ValueError("send /start first")
+        conn.execute(update(users).where(users.c.user_id == user_id).values(alerts={**(row.alerts or {}), kind: preference}))
+
+
+def subscribers(engine: Engine, allowed: dict[int, str]) -> list[Subscriber]:
+    """Registered users whose id the settings still allow, with their current role."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(users).order_by(users.c.user_id)).all()
+    return [Subscriber(r.user_id, r.chat_id, allowed[r.user_id], dict(r.alerts or {})) for r in rows if r.user_id in allowed]
+
+
+def forget(engine: Engine, user_id: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(users).where(users.c.user_id == user_id))

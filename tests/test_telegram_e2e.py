@@ -1,0 +1,133 @@
+"""The real `autotrader run` in a subprocess, talking to a local Bot API server, in paper mode over
+replayed real candles: commands and roles, confirmations, persisted thresholds used by the next
+cycle, pause with emergency sells, alerts to every subscribed chat, an outage, and no token in logs."""
+import html
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from core.candles import load_candle_csv, write_candle_csv
+from core.events import PRIORITY
+from core.storage.schema import outbox
+from tests.conftest import DATA, ROOT
+from tests.fakes.telegram_server import FakeTelegram
+
+ADMIN, ADMIN2, VIEWER, STRANGER = 111, 222, 333, 999
+LABEL_KIND = {"🚨 EMERGENCY": "emergency", "Exit": "exit", "Fill": "fill", "Signal": "signal", "⚠️ Error": "error",
+              "System": "system", "Summary": "summary"}
+
+
+def autotrader() -> str:
+    return shutil.which("autotrader") or str(Path(sys.executable).parent / "autotrader")
+
+
+def start(tg: FakeTelegram, args: list[str], log_path: Path, extra_env: dict | None = None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETS", "MODEL_DIR", "AUTOTRADER_", "TELEGRAM_"))}
+    env.update({"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_BASE_URL": tg.base_url,
+                "TELEGRAM_ADMIN_IDS": f"{ADMIN},{ADMIN2}", "TELEGRAM_VIEWER_IDS": str(VIEWER), **(extra_env or {})})
+    out = open(log_path, "w")
+    return subprocess.Popen([autotrader(), "-v", "run", *args], env=env, stdout=out, stderr=subprocess.STDOUT,
+                            cwd=ROOT, text=True)
+
+
+def wait_ready(tg: FakeTelegram, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while "getUpdates" not in tg.calls:
+        assert process.poll() is None, "autotrader exited before polling"
+        assert time.monotonic() < deadline, "autotrader did not start polling"
+        time.sleep(0.1)
+
+
+def alerts(tg: FakeTelegram, chat: int) -> list[str]:
+    return [s.text for s in tg.to(chat) if s.method == "sendMessage" and s.text.startswith("<b>")]
+
+
+@pytest.fixture(scope="module")
+def short_data(tmp_path_factory) -> Path:
+    """The last 450 real Upbit KRW-BTC hours: 150 of warm-up, then 300 candles to trade (30 s at speed 10)."""
+    out = tmp_path_factory.mktemp("tg-data")
+    write_candle_csv(load_candle_csv(DATA / "upbit-1h" / "KRW-BTC_1h.csv").iloc[-450:], out / "KRW-BTC_1h.csv")
+    return out
+
+
+def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path):
+    db_url = f"sqlite:///{tmp_path / 'bot.db'}"
+    log_path = tmp_path / "bot.log"
+    with FakeTelegram() as tg:
+        bot = start(tg, ["--replay", str(short_data), "--markets", "KRW-BTC", "--speed", "10", "--db", db_url], log_path)
+        try:
+            wait_ready(tg, bot)
+            assert {c["command"] for c in tg.commands} >= {"status", "pause", "threshold", "sell", "start", "alerts"}
+            for user in (ADMIN, ADMIN2, VIEWER):
+                tg.message(user, "/start")
+            tg.message(STRANGER, "/status")
+            tg.message(STRANGER, "/pause")
+            tg.message(VIEWER, "/pause")
+            tg.message(VIEWER, "/status")
+            tg.message(ADMIN, "/threshold buy 2")
+            tg.message(ADMIN, "/threshold buy 0.3", chat_id=-1001, chat_type="supergroup")  # sender decides, not chat
+            tg.wait_for(lambda s: s.chat_id == -1001 and "buy_threshold set to 0.3 (was 0.55)" in s.text, what="threshold")
+            assert any("Registered: you are a viewer" in s.text for s in tg.to(VIEWER))
+            assert any("Registered: you are an admin" in s.text for s in tg.to(ADMIN2))
+            assert [s.text for s in tg.to(VIEWER) if "admins only" in s.text] == ["Error: /pause is for admins only"]
+            assert any(s.text.startswith("Mode: paper (replay)") for s in tg.to(VIEWER))
+            assert any("buy_threshold must be between 0 and 1" in s.text for s in tg.to(ADMIN))
+
+            # the new threshold is used by the next cycles: the bot buys, and every subscriber hears it
+            for chat in (ADMIN, ADMIN2, VIEWER):
+                tg.wait_for(lambda s, c=chat: s.chat_id == c and "Bought" in s.text, 60, f"a fill alert for {chat}")
+            tg.message(ADMIN, "/pause")
+            tg.wait_for(lambda s: s.chat_id == ADMIN and s.text.startswith("Trading paused"), what="pause reply")
+            bought_before = len([t for t in alerts(tg, ADMIN) if "Bought" in t])
+            tg.message(ADMIN, "/threshold emergency 0.001")
+            for chat in (ADMIN, ADMIN2, VIEWER):
+                tg.wait_for(lambda s, c=chat: s.chat_id == c and "EMERGENCY SELL KRW-BTC" in s.text, 30,
+                            f"the emergency alert for {chat}")
+
+            # Telegram goes down: changes still happen and their alerts wait, then arrive in order
+            tg.outage.add("sendMessage")
+            tg.message(ADMIN, "/set cooldown_hours 7")
+            tg.message(ADMIN, "/set cooldown_hours 8")
+            time.sleep(3)
+            tg.outage.discard("sendMessage")
+            tg.fail("sendMessage", 429, retry_after=1)
+            tg.wait_for(lambda s: s.chat_id == ADMIN2 and "cooldown_hours=8" in s.text, 60, "alerts after the outage")
+            bot.wait(timeout=120)  # the replay ends by itself
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+        log = log_path.read_text()
+        assert bot.returncode == 0, log[-3000:]
+        assert "Summary:" in log and "| total_return |" in log
+        assert tg.token not in log and tg.token.split(":")[1] not in log  # debug logging, yet no token
+        assert [s.text for s in tg.to(STRANGER)] == ["This bot is private."]
+        assert "ignored /pause from unauthorised user 999" in log
+
+        # paused: nothing bought after the pause; the emergency sale went through
+        assert len([t for t in alerts(tg, ADMIN) if "Bought" in t]) == bought_before
+        changes = [t for t in alerts(tg, ADMIN2) if "cooldown_hours" in t]
+        assert changes == ["<b>System</b>\nSettings changed by telegram user 111: cooldown_hours=7.0",
+                           "<b>System</b>\nSettings changed by telegram user 111: cooldown_hours=8.0"]
+        assert any("Replay finished" in t for t in alerts(tg, VIEWER))
+
+        # every alert was delivered exactly once to each chat, in order within its priority
+        engine = create_engine(db_url)
+        with engine.connect() as conn:
+            rows = conn.execute(select(outbox).where(outbox.c.chat_id.is_not(None)).order_by(outbox.c.id)).all()
+        engine.dispose()
+        assert rows and all(r.status == "sent" for r in rows)
+        for chat in (ADMIN, ADMIN2, VIEWER):
+            received = alerts(tg, chat)
+            stored = [f"<b>{next(k for k, v in LABEL_KIND.items() if v == r.kind)}</b>\n{html.escape(r.text)}"
+                      for r in rows if r.chat_id == chat]
+            assert sorted(received) == sorted(stored)
+            for level in set(PRIORITY.values()):
+                kind_of = lambda t: LABEL_KIND[t[3:t.index("</b>")]]
+                assert [t for t in received if PRIORITY[kind_of(t)] == level] == \
+                    [t for t in stored if PRIORITY[kind_of(t)] == level]
