@@ -131,3 +131,73 @@ def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path):
                 kind_of = lambda t: LABEL_KIND[t[3:t.index("</b>")]]
                 assert [t for t in received if PRIORITY[kind_of(t)] == level] == \
                     [t for t in stored if PRIORITY[kind_of(t)] == level]
+
+
+def count_signals(engine) -> int:
+    from core.storage.schema import signals
+
+    with engine.connect() as conn:
+        return len(conn.execute(select(signals)).all())
+
+
+def test_alerts_pending_at_shutdown_are_delivered_after_a_restart(tmp_path):
+    from datetime import datetime, timezone
+
+    from core.storage.database import open_database
+    from core.storage.schema import signals
+    from core.storage.users import register
+    from tests.fakes.upbit_server import FakeUpbit
+
+    db_url = f"sqlite:///{tmp_path / 'paper.db'}"
+    engine = open_database(db_url)
+    register(engine, ADMIN, ADMIN, "admin", datetime.now(timezone.utc))
+    btc = load_candle_csv(DATA / "upbit-1h" / "KRW-BTC_1h.csv")
+    env = {"DATABASE_URL": db_url, "CYCLE_SECONDS": "1", "MARKETS": "KRW-BTC"}
+
+    def stored(*where):
+        with engine.connect() as conn:
+            return conn.execute(select(outbox).where(*where).order_by(outbox.c.id)).all()
+
+    with FakeUpbit({"KRW-BTC": btc}) as upbit, FakeTelegram() as tg:
+        env["UPBIT_API_URL"] = upbit.url
+        tg.outage.add("sendMessage")  # Telegram cannot deliver anything during the first run
+        first = start(tg, [], tmp_path / "first.log", env)
+        try:
+            wait_ready(tg, first)
+            deadline = time.monotonic() + 60
+            while not stored(outbox.c.chat_id == ADMIN, outbox.c.attempts >= 1) or not count_signals(engine):
+                assert time.monotonic() < deadline, (tmp_path / "first.log").read_text()[-3000:]
+                time.sleep(0.2)
+            with engine.connect() as conn:
+                judged = conn.execute(select(signals)).all()
+            assert len(judged) == 1  # the latest closed candle, judged once
+            first.terminate()  # SIGTERM: finish, try to send, exit
+            assert first.wait(timeout=60) == 0
+        finally:
+            if first.poll() is None:
+                first.kill()
+        pending = [r.text for r in stored(outbox.c.chat_id == ADMIN, outbox.c.status == "pending")]
+        assert pending[0].startswith("autotrader started: paper mode") and pending[-1] == "autotrader stopped"
+        assert not [s for s in tg.sent if s.method == "sendMessage"]
+
+        tg.outage.clear()
+        second = start(tg, [], tmp_path / "second.log", env)
+        try:
+            tg.wait_for(lambda s: s.chat_id == ADMIN and s.text.endswith("autotrader stopped"), 60, "pending alerts")
+            deadline = time.monotonic() + 30
+            while len(alerts(tg, ADMIN)) <= len(pending):  # then the second run's own start alert
+                assert time.monotonic() < deadline, "no start alert from the second run"
+                time.sleep(0.1)
+            time.sleep(2)  # a few more cycles: the candle already judged is not judged again
+        finally:
+            second.terminate()
+            second.wait(timeout=60)
+        received = alerts(tg, ADMIN)
+        assert received[:len(pending)] == [f"<b>System</b>\n{html.escape(p)}" for p in pending]
+        assert received[len(pending)].startswith("<b>System</b>\nautotrader started")
+        with engine.connect() as conn:
+            assert len(conn.execute(select(signals)).all()) == 1
+        assert not [t for t in received if "Error" in t]
+        for name in ("first.log", "second.log"):
+            assert tg.token.split(":")[1] not in (tmp_path / name).read_text()
+    engine.dispose()

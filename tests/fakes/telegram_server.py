@@ -50,6 +50,7 @@ class FakeTelegram:
         return self
 
     def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
 
     @property
@@ -60,7 +61,7 @@ class FakeTelegram:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
-        runner = web.AppRunner(app)
+        self._runner = runner = web.AppRunner(app)
         self._loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, "127.0.0.1", 0)
         self._loop.run_until_complete(site.start())
