@@ -27,13 +27,16 @@ from core.storage.journal import Journal, last_candle_times, load_books
 from core.storage.outbox import enqueue_now
 from core.trading.cycle import TradingCycle
 from core.trading.paper import PaperExchange
+from core.trading.shock import PriceShockGuard
 from core.trading.types import RiskSettings
+from core.upbit.errors import UpbitError
 from core.upbit.quotation import UpbitQuotationClient
 
 log = logging.getLogger(__name__)
 
 CLOSE_DELAY_SECONDS = 5.0  # Upbit needs a moment to close the candle
 ALERT_POLL_SECONDS = 1.0
+SHOCK_POLL_SECONDS = 30.0  # the price-shock guard reads the tickers of held markets this often
 
 
 def paper_agent(settings: Settings, db, manager, defaults: RiskSettings = RiskSettings(), slippage: float = 0.0005) -> Agent:
@@ -88,6 +91,28 @@ def run_with_telegram(settings: Settings, agent: Agent, replay: Replay | None = 
             runtime.cycle_running = False
         await deliver()
 
+    guard = PriceShockGuard()
+    tickers = UpbitQuotationClient(settings.upbit_api_url)
+
+    async def shock_job(context) -> None:
+        """Between candle closes: sell a held coin whose price collapses, through the emergency path."""
+        held = list(agent.portfolio.positions)
+        if not held or runtime.cycle_running or not agent.risk.shock_windows:
+            return
+        try:
+            prices = await asyncio.to_thread(tickers.tickers, held)
+        except UpbitError as exc:
+            log.warning("price-shock guard could not read tickers: %s", exc)
+            return
+        now = datetime.now(timezone.utc)
+        for market, price in prices.items():
+            reason = guard.observe(market, price, now, agent.risk)
+            if reason is not None and market in agent.portfolio.positions:
+                async with runtime.lock:
+                    await asyncio.to_thread(agent.cycle.shock_sell, market, price, now, reason)
+                guard.forget(market)
+        await deliver()
+
     async def replay_job(context) -> None:
         """The replay: every candle close in turn, paced, commands served in between; stops at the end."""
         wait = max(0.0, 1.0 / speed) if speed > 0 else 0.0
@@ -112,10 +137,12 @@ def run_with_telegram(settings: Settings, agent: Agent, replay: Replay | None = 
             jobs.run_once(replay_job, when=1.0, name="replay")
             when = "replaying " + (f"{speed:g} candles per second" if speed > 0 else "as fast as possible")
         elif settings.cycle_seconds is not None:
+            jobs.run_repeating(shock_job, interval=SHOCK_POLL_SECONDS, first=SHOCK_POLL_SECONDS, name="shock")
             jobs.run_repeating(cycle_job, interval=settings.cycle_seconds, first=1.0, name="cycle")
             when = f"a cycle every {settings.cycle_seconds:g} s"
         else:
             first = first_run(now, settings.interval_seconds)
+            jobs.run_repeating(shock_job, interval=SHOCK_POLL_SECONDS, first=SHOCK_POLL_SECONDS, name="shock")
             jobs.run_repeating(cycle_job, interval=settings.interval_seconds, first=first, name="cycle")
             agent.next_cycle_at = first
             when = f"first cycle at {first:%Y-%m-%d %H:%M:%S} UTC"

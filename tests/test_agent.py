@@ -205,3 +205,48 @@ def test_console_reads_stdin_and_prints_alerts_emergencies_first(db):
     alerts = [line for line in lines if line.startswith("[")]
     assert "EMERGENCY: EMERGENCY SELL KRW-BTC" in alerts[0]
     assert console.flush_alerts(hour(3)) == 0  # each alert printed once
+
+
+def test_price_shock_guard_sells_a_falling_coin_even_when_paused(db):
+    from datetime import datetime, timezone
+
+    from core.trading.shock import PriceShockGuard
+
+    guard, risk = PriceShockGuard(), RiskSettings()
+    t0 = datetime(2025, 10, 1, 12, tzinfo=timezone.utc)
+    assert guard.observe("KRW-BTC", 100_000_000, t0, risk) is None
+    assert guard.observe("KRW-BTC", 98_000_000, t0 + timedelta(seconds=30), risk) is None  # -2.0%
+    assert "within 1 min" in guard.observe("KRW-BTC", 97_400_000, t0 + timedelta(seconds=50), risk)  # -2.6%
+    slow = PriceShockGuard()
+    for i, price in enumerate([100, 98.6, 97.2, 95.9]):  # -4.1% in 3 minutes, never -2.5% in one
+        reason = slow.observe("KRW-ETH", price, t0 + timedelta(minutes=i), risk)
+    assert reason is not None and "within 3 min" in reason
+    off = RiskSettings().with_value("shock_drop_1m", "0").with_value("shock_drop_3m", "0").with_value("shock_drop_5m", "0")
+    assert PriceShockGuard().observe("KRW-BTC", 1, t0, off) is None and not off.shock_windows
+
+    feed = ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000)
+    agent = make_agent(db, feed)
+    agent.run_cycle(hour(1))
+    CommandService(agent).handle("/pause", CONSOLE)
+    result = agent.cycle.shock_sell("KRW-BTC", 97_000_000, hour(1) + timedelta(minutes=20), "price shock: test")
+    assert result.decision.kind == "emergency" and result.fill.price_krw == 97_000_000 and not agent.portfolio.positions
+    assert due(db, hour(2))[0].text.startswith("EMERGENCY SELL KRW-BTC: price shock")
+
+
+def test_in_a_replay_the_shock_guard_judges_each_candles_low(db):
+    from core.trading.cycle import MarketInput
+    from models.signal import MLSignal
+
+    class Candles:
+        def inputs(self, now):
+            signal = MLSignal.from_probabilities("KRW-BTC", BUY if now == hour(1) else HOLD, timestamp=now)
+            low = {1: 99_000_000, 2: 95_000_000, 3: 93_000_000}[(now - hour(0)).seconds // 3600]
+            return {"KRW-BTC": MarketInput(signal, 100_000_000, 100_000_000, low)}, {}
+
+    agent = make_agent(db, Candles())
+    agent.run_cycle(hour(1))
+    agent.run_cycle(hour(2))  # -5% open to low: within the guard's widest limit (-6%)
+    assert "KRW-BTC" in agent.portfolio.positions
+    result, = agent.run_cycle(hour(3))  # -7%: sold at the -6% trigger price, not at the close
+    assert result.decision.kind == "emergency" and result.decision.reason.startswith("price shock")
+    assert result.fill.price_krw == 94_000_000

@@ -16,7 +16,7 @@ import pandas as pd
 
 from core.events import step_events
 from core.features import SEQUENCE_LENGTH, build_feature_history
-from core.trading.engine import TradingEngine
+from core.trading.engine import TradingEngine, candle_shock_exit
 from core.trading.portfolio import ClosedTrade, Portfolio
 from core.trading.types import Decision, Fill, RiskSettings
 from core.upbit.errors import UpbitError
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 class MarketInput:
     signal: MLSignal
     price_krw: float  # the latest closed candle's close
+    open_krw: float | None = None  # its open and low: the price-shock guard judges candles by them
+    low_krw: float | None = None
 
 
 class SignalFeed(Protocol):
@@ -81,6 +83,7 @@ class PrecomputedFeed:
                 proba, model_id = None, None
             self._rows[market] = {
                 "index": candles.index, "close": candles["close"].to_numpy(),
+                "open": candles["open"].to_numpy(), "low": candles["low"].to_numpy(),
                 "ends": ends, "proba": proba, "model_id": model_id,
             }
 
@@ -100,7 +103,8 @@ class PrecomputedFeed:
                 continue
             signal = MLSignal.from_probabilities(market, rows["proba"][k], timestamp=candle_open.to_pydatetime(),
                                                  model_id=rows["model_id"])
-            out[market] = MarketInput(signal, float(rows["close"][pos]))
+            out[market] = MarketInput(signal, float(rows["close"][pos]), float(rows["open"][pos]),
+                                      float(rows["low"][pos]))
         return out, errors
 
 
@@ -150,6 +154,12 @@ class TradingCycle:
         decision = Decision(market, True, "SELL", 1.0, reason, "manual")
         return self._guarded(lambda: self.execute(market, None, decision, price, now))
 
+    def shock_sell(self, market: str, price_krw: float, now: datetime, reason: str) -> StepResult:
+        """The price-shock guard's sale between candle closes: the emergency path, at the price seen."""
+        decision = Decision(market, True, "SELL", 1.0, reason, "emergency")
+        self.prices[market] = price_krw
+        return self._guarded(lambda: self.execute(market, None, decision, price_krw, now))
+
     def _guarded(self, step: Callable[[], StepResult]) -> StepResult:
         saved = self._snapshot() if self.recorder is not None else None
         return self._stored(step(), saved)
@@ -181,6 +191,10 @@ class TradingCycle:
     def step(self, market: str, item: MarketInput, settings: RiskSettings, now: datetime) -> StepResult:
         account = self.portfolio.account(self.prices)
         position = self.portfolio.positions.get(market)
+        shock = candle_shock_exit(position, item.open_krw, item.low_krw, settings)
+        if shock is not None:  # the guard would have sold inside the candle, at the shock price
+            decision, price = shock
+            return self.execute(market, item.signal, decision, price, now)
         decision = self.engine.decide(item.signal, position, account, settings, item.price_krw, now)
         if not decision.approved:
             return StepResult(market, now, item.signal, decision, None, None)

@@ -27,6 +27,21 @@ def emergency_exit(signal: MLSignal, position: Position | None, settings: RiskSe
     return None
 
 
+def candle_shock_exit(position: Position | None, open_krw: float | None, low_krw: float | None,
+                      settings: RiskSettings) -> tuple[Decision, float] | None:
+    """The price-shock guard judged on a closed candle (backtest and replay): a fall from its open to
+    its low beyond the guard's widest enabled threshold sells at that threshold's price. Candles are
+    too coarse to tell a 1-minute fall from a slow one, so only the largest fall counts."""
+    if position is None or open_krw is None or low_krw is None or not settings.shock_windows:
+        return None
+    seconds, drop = settings.shock_windows[-1]
+    trigger = open_krw * (1.0 - drop)
+    if low_krw > trigger:
+        return None
+    return (_sell(position.market, "emergency",
+                  f"price shock: fell {drop:.1%} within the candle (guard: -{drop:.1%} in {seconds // 60} min)"), trigger)
+
+
 def stop_loss_exit(position: Position | None, price_krw: float, settings: RiskSettings) -> Decision | None:
     if position is not None and settings.stop_loss > 0 and position.return_ratio(price_krw) <= -settings.stop_loss:
         return _sell(position.market, "stop_loss",

@@ -59,10 +59,20 @@ class RiskSettings:
     cooldown_hours: float = 6.0
     max_consecutive_losses: int = 3
     daily_loss_limit: float = 0.05
+    # price-shock guard: a fall of this much within 1, 3 or 5 minutes sells through the emergency path (0 = off)
+    shock_drop_1m: float = 0.025
+    shock_drop_3m: float = 0.04
+    shock_drop_5m: float = 0.06
     paused: bool = False
 
     RATIOS = ("buy_threshold", "sell_threshold", "emergency_threshold", "max_position_ratio", "stop_loss",
-              "take_profit", "trailing_stop", "daily_loss_limit")
+              "take_profit", "trailing_stop", "daily_loss_limit", "shock_drop_1m", "shock_drop_3m", "shock_drop_5m")
+
+    @property
+    def shock_windows(self) -> tuple[tuple[int, float], ...]:
+        """(seconds, fall) pairs of the guard that are switched on."""
+        pairs = ((60, self.shock_drop_1m), (180, self.shock_drop_3m), (300, self.shock_drop_5m))
+        return tuple((seconds, drop) for seconds, drop in pairs if drop > 0)
 
     def with_value(self, name: str, text: str) -> "RiskSettings":
         """A copy with one parameter set from user text; ValueError says the valid form."""
