@@ -49,7 +49,7 @@ def paper_agent(settings: Settings, db, manager, defaults: RiskSettings = RiskSe
     feed = LiveFeed(source, manager, lambda: holder[0].markets, settings.interval_seconds, last_candle_times(db))
     cycle = TradingCycle(feed, exchange, portfolio, lambda: defaults, recorder=Journal(db))
     agent = Agent(mode="paper", markets=settings.markets, interval=settings.candle_interval, cycle=cycle, db=db,
-                  defaults=defaults)
+                  defaults=defaults, manager=manager)
     holder.append(agent)
     return agent
 

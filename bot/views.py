@@ -18,6 +18,7 @@ from core.commands import (
     SignalsView,
     StatusView,
 )
+from core.reports import DailyView, ModelView
 from core.trading.types import RiskSettings
 
 
@@ -127,4 +128,27 @@ def _(result: SaleView) -> str:
             pnl = f", P/L {r.trade.return_ratio:+.2%}" if r.trade else ""
             lines.append(f"{r.market}: sold {_volume(r.fill.volume)} at {krw(r.fill.price_krw)}, "
                          f"{krw(r.fill.funds_krw - r.fill.fee_krw)} after fee{pnl}")
+    return "\n".join(lines)
+
+
+@render.register
+def _(result: DailyView) -> str:
+    if not result.rows:
+        return "No cycle has run yet."
+    return "\n".join(f"{r.day:%Y-%m-%d}: equity {krw(r.equity_krw)} ({r.change_krw:+,.0f} KRW, {r.change_ratio:+.2%}), "
+                     f"{r.trades} trade{'s' if r.trades != 1 else ''} closed ({r.realised_krw:+,.0f} KRW)"
+                     for r in result.rows)
+
+
+@render.register
+def _(result: ModelView) -> str:
+    lines = []
+    for r in result.rows:
+        if r.error:
+            lines.append(f"{r.market}: model metadata unreadable ({r.error})")
+            continue
+        metrics = (f"validation log-loss {r.validation_log_loss:.4f}, AUC buy {r.validation_auc_buy:.3f}"
+                   if r.validation_log_loss is not None and r.validation_auc_buy is not None else "no validation metrics")
+        lines.append(f"{r.market}: {r.model_id} ({r.scope}), trained on {r.trained_on}, out-of-sample from "
+                     f"{r.test_start}; {metrics}")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from core.events import Event
 from core.storage.outbox import enqueue
-from core.storage.settings_store import audit, load_risk_settings, save_risk_settings
+from core.storage.settings_store import audit, load_markets, load_risk_settings, save_markets, save_risk_settings
 from core.trading.cycle import StepResult, TradingCycle
 from core.trading.types import RiskSettings
 
@@ -41,9 +41,11 @@ CONSOLE = Caller(None, "console", "admin")
 
 class Agent:
     def __init__(self, *, mode: str, markets: Sequence[str], interval: str, cycle: TradingCycle, db: Engine,
-                 defaults: RiskSettings = RiskSettings()):
+                 defaults: RiskSettings = RiskSettings(), manager=None, fixed_markets: bool = False):
         self.mode = mode
-        self.markets = tuple(markets)
+        self.manager = manager  # the model manager, for /model
+        self.fixed_markets = fixed_markets  # a replay's markets are those of its data
+        self.markets = tuple(markets) if fixed_markets else (load_markets(db) or tuple(markets))
         self.interval = interval
         self.cycle = cycle
         self.db = db
@@ -81,6 +83,28 @@ class Agent:
                 enqueue(conn, Event("system", f"Settings changed by {caller}: {detail}", at))
         self.risk = new
         return diff
+
+    def change_markets(self, action: str, market: str, caller: Caller) -> tuple[str, ...]:
+        """Add or remove a watched market (persisted; wins over MARKETS at the next start)."""
+        if self.fixed_markets:
+            raise ValueError("the markets of a replay are those of its data and cannot change")
+        if action == "add":
+            if market in self.markets:
+                raise ValueError(f"already watching {market}")
+            markets = self.markets + (market,)
+        else:
+            if market not in self.markets:
+                raise ValueError(f"not watching {market}")
+            if market in self.portfolio.positions:
+                raise ValueError(f"{market} has an open position: sell it first (/sell {market})")
+            markets = tuple(m for m in self.markets if m != market)
+        at = self.clock()
+        with self.db.begin() as conn:
+            save_markets(conn, markets, at)
+            audit(conn, at, caller.user_id, caller.source, "markets", f"{action} {market}", True)
+            enqueue(conn, Event("system", f"Markets changed by {caller}: {action} {market}; now {', '.join(markets)}", at))
+        self.markets = markets
+        return markets
 
     def refuse(self, caller: Caller, command: str, why: str) -> None:
         """Record a control command that was refused or failed."""

@@ -12,6 +12,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
+from core import reports
 from core.agent import Agent, Caller
 from core.settings import SettingsError, parse_market
 from core.storage.database import from_db_time
@@ -36,6 +37,8 @@ COMMANDS = (
     CommandSpec("balance", "/balance", "cash, positions and equity in KRW"),
     CommandSpec("profit", "/profit [days]", "realised profit and equity change (all time, or the last N days)"),
     CommandSpec("signals", "/signals", "the latest model signal per market and what the engine did with it"),
+    CommandSpec("daily", "/daily [days]", "equity and result day by day (default the last 7 days)"),
+    CommandSpec("model", "/model", "model per market: version, training data, validation metrics"),
     CommandSpec("settings", "/settings", "thresholds and risk parameters in force"),
     CommandSpec("pause", "/pause", "stop opening positions (exits and emergency sells still run)", True),
     CommandSpec("resume", "/resume", "open positions again", True),
@@ -43,6 +46,7 @@ COMMANDS = (
     CommandSpec("set", "/set <parameter> <value>", "set a risk parameter (see /settings)", True),
     CommandSpec("sell", "/sell <market>", "sell a whole position now, e.g. /sell KRW-BTC", True),
     CommandSpec("sellall", "/sellall", "sell every open position now", True),
+    CommandSpec("markets", "/markets [add|remove <market>]", "list, add or remove a watched market", True),
 )
 SPECS = {spec.name: spec for spec in COMMANDS}
 THRESHOLDS = {"buy": "buy_threshold", "sell": "sell_threshold", "emergency": "emergency_threshold"}
@@ -196,11 +200,7 @@ class CommandService:
         return BalanceView(p.cash_krw, equity - p.cash_krw, equity, p.principal_krw, p.fees_krw)
 
     def cmd_profit(self, args, caller):
-        days = None
-        if args:
-            if len(args) > 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= 3650:
-                raise UsageError(f"days must be a whole number from 1 to 3650, got {' '.join(args)!r}")
-            days = int(args[0])
+        days = _days(args, default=None)
         p, now = self.agent.portfolio, self.agent.clock()
         since = now - timedelta(days=days) if days else None
         trades = [t for t in p.trades if since is None or t.closed_at >= since]
@@ -229,6 +229,30 @@ class CommandService:
                                       r.sell_probability, r.confidence, r.emergency_score, r.decision_action,
                                       r.decision_reason))
         return SignalsView(tuple(rows), tuple(missing))
+
+    def cmd_daily(self, args, caller):
+        days = _days(args, default=7)
+        return reports.daily(self.agent.db, self.agent.portfolio.trades, self.agent.portfolio.principal_krw, days)
+
+    def cmd_model(self, args, caller):
+        if self.agent.manager is None:
+            return Problem("no model information in this mode")
+        return reports.models(self.agent.manager, self.agent.markets)
+
+    def cmd_markets(self, args, caller):
+        if not args:
+            return Notice("Watching: " + ", ".join(self.agent.markets))
+        if len(args) != 2 or args[0].lower() not in ("add", "remove"):
+            raise UsageError("expected add or remove and a market")
+        try:
+            market = parse_market(args[1])
+        except SettingsError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            markets = self.agent.change_markets(args[0].lower(), market, caller)
+        except ValueError as exc:
+            return Problem(str(exc))
+        return Notice(f"Watching: {', '.join(markets)}")
 
     def cmd_settings(self, args, caller):
         return SettingsView(self.agent.risk)
@@ -301,6 +325,14 @@ class CommandService:
 
 class UsageError(ValueError):
     """Bad arguments: the reply names the right form."""
+
+
+def _days(args: list[str], default: int | None) -> int | None:
+    if not args:
+        return default
+    if len(args) > 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= 3650:
+        raise UsageError(f"days must be a whole number from 1 to 3650, got {' '.join(args)!r}")
+    return int(args[0])
 
 
 def _with(risk: RiskSettings, **changes) -> RiskSettings:

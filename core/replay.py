@@ -86,7 +86,8 @@ def open_replay(data_dir: Path, markets: Sequence[str], manager, db: Engine, *, 
     series, feed, ticks = prepare(data_dir, markets, manager, interval, interval_seconds)
     cycle = TradingCycle(feed, PaperExchange(start_krw, slippage), Portfolio(start_krw, start_krw), lambda: defaults,
                          recorder=Journal(db), new_identifier=new_identifier)
-    agent = Agent(mode="paper (replay)", markets=markets, interval=interval, cycle=cycle, db=db, defaults=defaults)
+    agent = Agent(mode="paper (replay)", markets=markets, interval=interval, cycle=cycle, db=db, defaults=defaults,
+                  manager=manager, fixed_markets=True)
     return Replay(agent, series, ticks, start_krw, interval_seconds)
 
 

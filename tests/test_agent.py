@@ -250,3 +250,33 @@ def test_in_a_replay_the_shock_guard_judges_each_candles_low(db):
     result, = agent.run_cycle(hour(3))  # -7%: sold at the -6% trigger price, not at the close
     assert result.decision.kind == "emergency" and result.decision.reason.startswith("price shock")
     assert result.fill.price_krw == 94_000_000
+
+
+def test_daily_model_and_markets_commands(db):
+    from models.manager import MultiCoinModelManager
+
+    feed = ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000).at(25, "KRW-BTC", SELL, 102_000_000)
+    agent = make_agent(db, feed)
+    agent.manager = MultiCoinModelManager(markets=["KRW-BTC", "KRW-SOL"])
+    agent.markets = ("KRW-BTC", "KRW-SOL")
+    for i in (1, 25):
+        agent.run_cycle(hour(i))
+    console, _ = chat(agent)
+    daily = console.answer("/daily 5").splitlines()
+    assert daily[0].startswith("2025-10-01: equity") and "0 trades closed" in daily[0]
+    assert daily[1].startswith("2025-10-02: equity") and "1 trade closed" in daily[1]
+    assert "days must be a whole number" in console.answer("/daily -3")
+    model = console.answer("/model")
+    assert "KRW-BTC: hybrid-global" in model and "(global)" in model and "KRW-SOL: " in model and "validation log-loss" in model
+    assert not agent.manager.loaded_paths  # /model reads metadata, loads no weights
+
+    agent.markets = ("KRW-BTC",)
+    assert console.answer("/markets add krw-xrp") == "Watching: KRW-BTC, KRW-XRP"
+    assert "already watching" in console.answer("/markets add KRW-XRP")
+    assert "usage: /markets" in console.answer("/markets drop KRW-XRP")
+    feed.at(40, "KRW-BTC", BUY, 100_000_000)  # after the 6-hour cooldown
+    agent.run_cycle(hour(40))
+    assert "open position: sell it first" in console.answer("/markets remove KRW-BTC")
+    assert make_agent(db, ScriptedFeed()).markets == ("KRW-BTC", "KRW-XRP")  # persisted over the start list
+    assert console.answer("/markets remove KRW-XRP") == "Watching: KRW-BTC"
+    assert "for admins only" in CommandService(agent).handle("/markets add KRW-ETH", VIEWER).text

@@ -29,7 +29,7 @@ VOLUME = Numeric(30, 12)
 settings = Table(
     "settings", metadata,
     Column("name", String(64), primary_key=True),
-    Column("value", String(64), nullable=False),
+    Column("value", Text, nullable=False),  # migration 0003
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

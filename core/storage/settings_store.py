@@ -14,6 +14,8 @@ from core.trading.types import RiskSettings
 
 log = logging.getLogger(__name__)
 
+MARKETS_KEY = "markets"
+
 
 def _text(value) -> str:
     if isinstance(value, bool):
@@ -27,6 +29,8 @@ def load_risk_settings(engine: Engine, defaults: RiskSettings = RiskSettings()) 
         rows = {r.name: r.value for r in conn.execute(select(settings_table))}
     risk = defaults
     for name, value in rows.items():
+        if name == MARKETS_KEY:
+            continue
         if name == "paused":
             risk = replace(risk, paused=value == "true")
             continue
@@ -54,3 +58,15 @@ def audit(conn: Connection, at: datetime, user_id: int | None, source: str, comm
           succeeded: bool) -> None:
     conn.execute(audit_log.insert().values(at=to_db_time(at), user_id=user_id, source=source, command=command[:64],
                                            detail=detail, succeeded=succeeded))
+
+
+def load_markets(engine: Engine) -> tuple[str, ...] | None:
+    """The watched markets as changed by /markets, or None if never changed."""
+    with engine.connect() as conn:
+        value = conn.execute(select(settings_table.c.value).where(settings_table.c.name == MARKETS_KEY)).scalar()
+    return tuple(value.split(",")) if value else None
+
+
+def save_markets(conn: Connection, markets: tuple[str, ...], at: datetime) -> None:
+    conn.execute(delete(settings_table).where(settings_table.c.name == MARKETS_KEY))
+    conn.execute(settings_table.insert().values(name=MARKETS_KEY, value=",".join(markets), updated_at=to_db_time(at)))
