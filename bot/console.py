@@ -9,11 +9,13 @@ import queue
 import sys
 import threading
 from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 
 from bot.views import render, when
 from core.agent import CONSOLE
 from core.commands import CommandService
+from core.reports import ChartData, EquityData
 from core.storage.outbox import due, mark_sent
 
 ALERT_LABELS = {"emergency": "EMERGENCY", "exit": "exit", "fill": "fill", "signal": "signal", "error": "error",
@@ -26,6 +28,7 @@ class ConsoleChat:
         self.out = out
         self.echo = echo  # repeat each command before its reply (useful when stdin is a pipe)
         self.lines: queue.Queue[str] = queue.Queue()
+        self.pictures = Path("charts")  # where /chart and /equity write their PNGs
 
     def listen(self, stream: TextIO = sys.stdin) -> threading.Thread:
         def read() -> None:
@@ -38,7 +41,10 @@ class ConsoleChat:
         return thread
 
     def answer(self, line: str) -> str:
-        reply = render(self.service.handle(line, CONSOLE))
+        result = self.service.handle(line, CONSOLE)
+        reply = render(result)
+        if isinstance(result, (ChartData, EquityData)):
+            reply += f"; picture written to {self._save_picture(result)}"
         if self.echo:
             self.print(f"> {line}")
         self.print(reply)
@@ -65,6 +71,17 @@ class ConsoleChat:
                 mark_sent(db, alert.id, now)
                 printed += 1
         return printed
+
+    def _save_picture(self, result) -> Path:
+        from bot.charts import chart_png, equity_png
+
+        self.pictures.mkdir(parents=True, exist_ok=True)
+        if isinstance(result, ChartData):
+            path, png = self.pictures / f"chart-{result.market}.png", chart_png(result)
+        else:
+            path, png = self.pictures / "equity.png", equity_png(result)
+        path.write_bytes(png)
+        return path
 
     def print(self, text: str) -> None:
         print(text, file=self.out, flush=True)

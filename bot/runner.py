@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 from datetime import datetime, timezone
+from datetime import time as dt_time
 
 from telegram import Update
 
@@ -58,6 +59,16 @@ def first_run(now: datetime, interval_seconds: float, delay: float = CLOSE_DELAY
     """The next candle close after `now`, plus the delay."""
     epoch = now.timestamp()
     return datetime.fromtimestamp(math.floor(epoch / interval_seconds + 1) * interval_seconds + delay, timezone.utc)
+
+
+def daily_summary_text(service: CommandService) -> str:
+    from bot.views import render
+    from core.reports import daily
+
+    agent = service.agent
+    days = render(daily(agent.db, agent.portfolio.trades, agent.portfolio.principal_krw, 2))
+    return (f"Daily summary\n{days}\n{render(service.cmd_balance([], None))}\n"
+            f"{render(service.cmd_positions([], None))}")
 
 
 def run_with_telegram(settings: Settings, agent: Agent, replay: Replay | None = None, speed: float = 20.0):
@@ -113,6 +124,13 @@ def run_with_telegram(settings: Settings, agent: Agent, replay: Replay | None = 
                 guard.forget(market)
         await deliver()
 
+    async def summary_job(context) -> None:
+        """Once a day: yesterday's result, the account and the open positions."""
+        async with runtime.lock:
+            text = daily_summary_text(runtime.service)
+        enqueue_now(agent.db, Event("summary", text, agent.clock()))
+        await deliver()
+
     async def replay_job(context) -> None:
         """The replay: every candle close in turn, paced, commands served in between; stops at the end."""
         wait = max(0.0, 1.0 / speed) if speed > 0 else 0.0
@@ -146,6 +164,9 @@ def run_with_telegram(settings: Settings, agent: Agent, replay: Replay | None = 
             jobs.run_repeating(cycle_job, interval=settings.interval_seconds, first=first, name="cycle")
             agent.next_cycle_at = first
             when = f"first cycle at {first:%Y-%m-%d %H:%M:%S} UTC"
+        if sim is None and settings.daily_summary_utc is not None:
+            hour, minute = (int(x) for x in settings.daily_summary_utc.split(":"))
+            jobs.run_daily(summary_job, time=dt_time(hour, minute, tzinfo=timezone.utc), name="daily summary")
         enqueue_now(agent.db, Event("system", f"autotrader started: {agent.mode} mode, {', '.join(agent.markets)}; "
                                               f"{when}", agent.clock()))
 

@@ -24,11 +24,13 @@ from telegram.ext import (
     TypeHandler,
 )
 
+from bot.charts import chart_png, equity_png
 from bot.dispatcher import split_text
 from bot.views import render
 from core.agent import Agent, Caller
 from core.commands import COMMANDS, CommandService, Problem, parse_command
 from core.events import KINDS
+from core.reports import ChartData, EquityData
 from core.settings import Settings, SettingsError, parse_market
 from core.storage.users import PREFERENCES, register, set_preference, subscribers
 
@@ -93,6 +95,10 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     rt = _rt(context)
     async with rt.lock:
         result = rt.service.handle(update.effective_message.text, rt.caller(update.effective_user.id))
+    if isinstance(result, (ChartData, EquityData)):
+        png = await asyncio.to_thread(chart_png if isinstance(result, ChartData) else equity_png, result)
+        await update.effective_message.reply_photo(png, caption=render(result)[:1024])
+        return
     await reply(update, render(result))
 
 

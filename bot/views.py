@@ -18,7 +18,7 @@ from core.commands import (
     SignalsView,
     StatusView,
 )
-from core.reports import DailyView, ModelView
+from core.reports import ChartData, DailyView, EquityData, ModelView
 from core.trading.types import RiskSettings
 
 
@@ -152,3 +152,14 @@ def _(result: ModelView) -> str:
         lines.append(f"{r.market}: {r.model_id} ({r.scope}), trained on {r.trained_on}, out-of-sample from "
                      f"{r.test_start}; {metrics}")
     return "\n".join(lines)
+
+
+@render.register
+def _(result: ChartData) -> str:
+    return (f"{result.market}: {len(result.candles)} candles, {len(result.signals)} BUY/SELL signals, "
+            f"{len(result.fills)} fills")
+
+
+@render.register
+def _(result: EquityData) -> str:
+    return f"Equity curve: {len(result.times)} cycles, last {krw(result.equity_krw[-1])}"

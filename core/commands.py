@@ -39,6 +39,8 @@ COMMANDS = (
     CommandSpec("signals", "/signals", "the latest model signal per market and what the engine did with it"),
     CommandSpec("daily", "/daily [days]", "equity and result day by day (default the last 7 days)"),
     CommandSpec("model", "/model", "model per market: version, training data, validation metrics"),
+    CommandSpec("chart", "/chart <market>", "picture of recent candles with signals, entries and exits"),
+    CommandSpec("equity", "/equity", "picture of the equity curve with drawdown"),
     CommandSpec("settings", "/settings", "thresholds and risk parameters in force"),
     CommandSpec("pause", "/pause", "stop opening positions (exits and emergency sells still run)", True),
     CommandSpec("resume", "/resume", "open positions again", True),
@@ -253,6 +255,24 @@ class CommandService:
         except ValueError as exc:
             return Problem(str(exc))
         return Notice(f"Watching: {', '.join(markets)}")
+
+    def cmd_chart(self, args, caller):
+        if len(args) != 1:
+            raise UsageError("expected one market")
+        try:
+            market = parse_market(args[0])
+        except SettingsError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            return reports.chart_data(self.agent.db, self.agent.cycle.feed, market, self.agent.clock())
+        except Exception as exc:  # a source that times out or knows no such market
+            return Problem(f"no chart for {market}: {exc}")
+
+    def cmd_equity(self, args, caller):
+        data = reports.equity_data(self.agent.db)
+        if len(data.times) < 2:
+            return Problem("not enough cycles yet for an equity curve")
+        return data
 
     def cmd_settings(self, args, caller):
         return SettingsView(self.agent.risk)

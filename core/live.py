@@ -29,6 +29,10 @@ class LiveFeed:
         self.interval_seconds = interval_seconds
         self.judged: dict[str, datetime] = dict(judged or {})  # market -> open time of the last candle judged
 
+    def candles(self, market: str, count: int, now: datetime):
+        """The last `count` closed candles (for charts)."""
+        return self.source.closed_candles(market, count, now)
+
     def inputs(self, now: datetime) -> tuple[dict[str, MarketInput], dict[str, str]]:
         windows, errors = [], {}
         for market in self.markets():

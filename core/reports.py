@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from core.storage.database import from_db_time
-from core.storage.schema import equity_snapshots
+from core.storage.schema import equity_snapshots, fills, signals
 
 
 @dataclass(frozen=True)
@@ -81,3 +81,41 @@ def models(manager, markets) -> ModelView:
             rows.append(ModelRow(market, "-", "-", "-", "-", None, None, f"{path}: {exc.__class__.__name__}"))
     return ModelView(tuple(rows))
 
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """What /chart draws: recent candles, the model's BUY/SELL signals and the bot's fills."""
+
+    market: str
+    candles: object  # DataFrame: open, high, low, close indexed by open time
+    signals: tuple[tuple[datetime, str], ...]  # (candle open time, BUY | SELL)
+    fills: tuple[tuple[datetime, str, float], ...]  # (time, bid | ask, price)
+
+
+@dataclass(frozen=True)
+class EquityData:
+    times: tuple[datetime, ...]
+    equity_krw: tuple[float, ...]
+
+
+def chart_data(engine: Engine, feed, market: str, now: datetime, count: int = 120) -> ChartData:
+    candles = feed.candles(market, count, now)
+    if len(candles) == 0:
+        raise ValueError(f"no candles for {market}")
+    start = candles.index[0].to_pydatetime()
+    with engine.connect() as conn:
+        sigs = conn.execute(select(signals.c.candle_at, signals.c.decision_action).where(
+            signals.c.market == market, signals.c.candle_at >= start,
+            signals.c.decision_action.in_(["BUY", "SELL"]))).all()
+        done = conn.execute(select(fills.c.filled_at, fills.c.side, fills.c.price_krw).where(
+            fills.c.market == market, fills.c.filled_at >= start)).all()
+    return ChartData(market, candles, tuple((from_db_time(t), a) for t, a in sigs),
+                     tuple((from_db_time(t), side, float(price)) for t, side, price in done))
+
+
+def equity_data(engine: Engine) -> EquityData:
+    with engine.connect() as conn:
+        rows = conn.execute(select(equity_snapshots.c.at, equity_snapshots.c.equity_krw)
+                            .order_by(equity_snapshots.c.id)).all()
+    return EquityData(tuple(from_db_time(t) for t, _ in rows), tuple(float(e) for _, e in rows))

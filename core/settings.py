@@ -44,6 +44,7 @@ class Settings:
     paper_start_krw: int = 1_000_000
     candle_interval: str = "1h"
     cycle_seconds: float | None = None
+    daily_summary_utc: str | None = "00:05"  # HH:MM UTC for the daily summary alert; None = off
     telegram_bot_token: str | None = field(default=None, repr=False)
     upbit_access_key: str | None = field(default=None, repr=False)
     upbit_secret_key: str | None = field(default=None, repr=False)
@@ -146,6 +147,14 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
             raise SettingsError(f"CYCLE_SECONDS: expected a number of seconds, got {cycle!r}") from None
         if kwargs["cycle_seconds"] <= 0:
             raise SettingsError("CYCLE_SECONDS: must be positive")
+    if "DAILY_SUMMARY_UTC" in values:
+        text = (values["DAILY_SUMMARY_UTC"] or "").strip()
+        if text.lower() in ("", "off"):
+            kwargs["daily_summary_utc"] = None
+        elif not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", text):
+            raise SettingsError(f"DAILY_SUMMARY_UTC: expected HH:MM in UTC such as 00:05, or off; got {text!r}")
+        else:
+            kwargs["daily_summary_utc"] = text
     if mode == "live" and not (kwargs["upbit_access_key"] and kwargs["upbit_secret_key"]):
         raise SettingsError("AUTOTRADER_MODE=live needs UPBIT_ACCESS_KEY and UPBIT_SECRET_KEY")
     return Settings(**kwargs)

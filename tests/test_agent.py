@@ -280,3 +280,36 @@ def test_daily_model_and_markets_commands(db):
     assert make_agent(db, ScriptedFeed()).markets == ("KRW-BTC", "KRW-XRP")  # persisted over the start list
     assert console.answer("/markets remove KRW-XRP") == "Watching: KRW-BTC"
     assert "for admins only" in CommandService(agent).handle("/markets add KRW-ETH", VIEWER).text
+
+
+def test_chart_and_equity_pictures(db, tmp_path):
+    from datetime import timezone
+
+    import pandas as pd
+
+    class WithCandles(ScriptedFeed):
+        def candles(self, market, count, now):
+            index = pd.date_range("2025-09-30 20:00", periods=5, freq="h", tz=timezone.utc)
+            return pd.DataFrame({"open": 1e8, "high": 1.01e8, "low": 0.99e8, "close": 1e8}, index=index)
+
+    feed = WithCandles().at(1, "KRW-BTC", BUY, 100_000_000).at(2, "KRW-BTC", SELL, 100_500_000)
+    agent = make_agent(db, feed)
+    for i in (1, 2):
+        agent.run_cycle(hour(i))
+    console, _ = chat(agent)
+    console.pictures = tmp_path / "charts"
+    reply = console.answer("/chart KRW-BTC")
+    assert reply.startswith("KRW-BTC: 5 candles, 2 BUY/SELL signals, 2 fills; picture written to")
+    assert (tmp_path / "charts" / "chart-KRW-BTC.png").read_bytes()[:4] == b"\x89PNG"
+    assert "picture written" in console.answer("/equity")
+    assert (tmp_path / "charts" / "equity.png").read_bytes()[:4] == b"\x89PNG"
+    assert "usage: /chart <market>" in console.answer("/chart")
+
+
+def test_daily_summary_text(db):
+    from bot.runner import daily_summary_text
+
+    agent = make_agent(db, ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000))
+    agent.run_cycle(hour(1))
+    text = daily_summary_text(CommandService(agent))
+    assert text.startswith("Daily summary\n2025-10-01: equity") and "Cash " in text and "KRW-BTC: 0.003" in text

@@ -90,6 +90,12 @@ def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path):
                 tg.wait_for(lambda s, c=chat: s.chat_id == c and "EMERGENCY SELL KRW-BTC" in s.text, 30,
                             f"the emergency alert for {chat}")
 
+            tg.message(VIEWER, "/chart KRW-BTC")
+            tg.message(VIEWER, "/equity")
+            photo = tg.wait_for(lambda s: s.method == "sendPhoto" and s.chat_id == VIEWER, 30, "the chart")
+            assert photo.text.startswith("KRW-BTC: 120 candles")
+            tg.wait_for(lambda s: s.method == "sendPhoto" and s.text.startswith("Equity curve"), 30, "the equity picture")
+
             # Telegram goes down: changes still happen and their alerts wait, then arrive in order
             tg.outage.add("sendMessage")
             tg.message(ADMIN, "/set cooldown_hours 7")

@@ -69,6 +69,7 @@ class PrecomputedFeed:
     def __init__(self, series: dict[str, pd.DataFrame], manager, interval_seconds: int):
         self.interval = pd.Timedelta(seconds=interval_seconds)
         self.manager = manager
+        self.series = series
         self._rows: dict[str, dict] = {}
         self._errors: dict[str, str] = {}
         for market, candles in series.items():
@@ -86,6 +87,13 @@ class PrecomputedFeed:
                 "open": candles["open"].to_numpy(), "low": candles["low"].to_numpy(),
                 "ends": ends, "proba": proba, "model_id": model_id,
             }
+
+    def candles(self, market: str, count: int, now: datetime) -> pd.DataFrame:
+        """The last `count` candles closed by `now` (for charts)."""
+        series = self.series.get(market)
+        if series is None:
+            return pd.DataFrame()
+        return series[series.index + self.interval <= pd.Timestamp(now)].iloc[-count:]
 
     def inputs(self, now: datetime) -> tuple[dict[str, MarketInput], dict[str, str]]:
         out, errors = {}, {}
