@@ -82,6 +82,32 @@ def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path):
             # the new threshold is used by the next cycles: the bot buys, and every subscriber hears it
             for chat in (ADMIN, ADMIN2, VIEWER):
                 tg.wait_for(lambda s, c=chat: s.chat_id == c and "Bought" in s.text, 60, f"a fill alert for {chat}")
+            # /sell asks first; a viewer cannot press the admin's button; cancel sells nothing
+            tg.message(ADMIN, "/sell KRW-BTC")
+            question = tg.wait_for(lambda s: s.chat_id == ADMIN and "Sell the whole KRW-BTC" in s.text, what="question")
+            assert "Yes, sell" in question.params["reply_markup"]
+            tg.press(VIEWER, "sell KRW-BTC", question)
+            tg.wait_for(lambda s: s.method == "editMessageText" and "for admins only" in s.text, what="refusal")
+            tg.press(ADMIN, "cancel", question)
+            tg.wait_for(lambda s: s.method == "editMessageText" and s.text == "Cancelled: nothing sold.", what="cancel")
+            tg.message(VIEWER, "/positions")
+            tg.wait_for(lambda s: s.chat_id == VIEWER and s.text.startswith("KRW-BTC: "), what="the position kept")
+
+            # every query command answers a viewer
+            queries = ["/help", "/balance", "/profit 7", "/daily", "/signals", "/model", "/settings", "/alerts"]
+            before = len(tg.to(VIEWER))
+            for line in queries:
+                tg.message(VIEWER, line)
+            deadline = time.monotonic() + 30
+            while len([s for s in tg.to(VIEWER)[before:] if not s.text.startswith("<b>")]) < len(queries):
+                assert time.monotonic() < deadline, [s.text[:40] for s in tg.to(VIEWER)[before:]]
+                time.sleep(0.1)
+            replies = "\n".join(s.text for s in tg.to(VIEWER)[before:])
+            for expected in ("/chart", "Fees paid", "Profit, last 7 days", "equity", "KRW-BTC @", "hybrid-global",
+                             "buy_threshold = 0.3", "emergency: on"):
+                assert expected in replies, expected
+            assert "/pause" not in replies.split("Commands:")[1].split("<b>")[0]  # viewers see no control commands
+
             tg.message(ADMIN, "/pause")
             tg.wait_for(lambda s: s.chat_id == ADMIN and s.text.startswith("Trading paused"), what="pause reply")
             bought_before = len([t for t in alerts(tg, ADMIN) if "Bought" in t])
