@@ -28,10 +28,10 @@ from bot.charts import chart_png, equity_png
 from bot.dispatcher import split_text
 from bot.views import render
 from core.agent import Agent, Caller
-from core.commands import COMMANDS, CommandService, Problem, parse_command
+from core.commands import COMMANDS, CommandService, Confirm, parse_command
 from core.events import KINDS
 from core.reports import ChartData, EquityData
-from core.settings import Settings, SettingsError, parse_market
+from core.settings import Settings
 from core.storage.users import PREFERENCES, register, set_preference, subscribers
 
 log = logging.getLogger(__name__)
@@ -137,33 +137,14 @@ async def on_alerts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def on_sell(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/sell and /sellall ask for a tap on a button before anything is sold."""
     rt = _rt(context)
-    caller = rt.caller(update.effective_user.id)
-    name, args = parse_command(update.effective_message.text)
-    if not caller.is_admin:
-        await reply(update, render(rt.service.handle(update.effective_message.text, caller)))
+    async with rt.lock:
+        result = rt.service.handle(update.effective_message.text, rt.caller(update.effective_user.id), confirmed=False)
+    if not isinstance(result, Confirm):
+        await reply(update, render(result))
         return
-    positions = rt.agent.portfolio.positions
-    if name == "sell":
-        if len(args) != 1:
-            await reply(update, "Error: expected one market; usage: /sell <market>")
-            return
-        try:
-            market = parse_market(args[0])
-        except SettingsError as exc:
-            await reply(update, f"Error: {exc}; usage: /sell <market>")
-            return
-        if market not in positions:
-            await reply(update, render(Problem(f"no open position in {market}")))
-            return
-        question, action = f"Sell the whole {market} position now at market price?", f"sell {market}"
-    else:
-        if not positions:
-            await reply(update, "No open positions to sell.")
-            return
-        question, action = f"Sell every open position now ({', '.join(sorted(positions))})?", "sellall"
-    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Yes, sell", callback_data=action),
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Yes, sell", callback_data=result.command[1:]),
                                       InlineKeyboardButton("Cancel", callback_data="cancel")]])
-    await update.effective_message.reply_text(question, reply_markup=keyboard)
+    await update.effective_message.reply_text(result.question, reply_markup=keyboard)
 
 
 async def on_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -7,6 +7,7 @@ from functools import singledispatch
 
 from core.commands import (
     BalanceView,
+    Confirm,
     HelpView,
     Notice,
     PositionsView,
@@ -163,3 +164,8 @@ def _(result: ChartData) -> str:
 @render.register
 def _(result: EquityData) -> str:
     return f"Equity curve: {len(result.times)} cycles, last {krw(result.equity_krw[-1])}"
+
+
+@render.register
+def _(result: Confirm) -> str:
+    return result.question

@@ -150,6 +150,14 @@ class SettingsView:
 
 
 @dataclass(frozen=True)
+class Confirm:
+    """Ask before doing it: `command` is what to run once the user agrees."""
+
+    question: str
+    command: str
+
+
+@dataclass(frozen=True)
 class SaleView:
     results: tuple[StepResult, ...]
 
@@ -168,7 +176,10 @@ class CommandService:
         self._handlers: dict[str, Callable[[list[str], Caller], object]] = {
             name: getattr(self, f"cmd_{name}") for name in SPECS}
 
-    def handle(self, text: str, caller: Caller):
+    def handle(self, text: str, caller: Caller, confirmed: bool = True):
+        """`confirmed=False` (Telegram) makes a sale answer with a Confirm to ask first, once its
+        arguments have been checked; the console sells at once."""
+        self._confirmed = confirmed
         parsed = parse_command(text)
         if parsed is None:
             return Problem("commands start with /, e.g. /status; /help lists them")
@@ -310,6 +321,8 @@ class CommandService:
             raise UsageError(str(exc)) from None
         if market not in self.agent.portfolio.positions:
             return Problem(f"no open position in {market}")
+        if not self._confirmed:
+            return Confirm(f"Sell the whole {market} position now at market price?", f"/sell {market}")
         return SaleView((self.agent.sell(market, caller, "sell"),))
 
     def cmd_sellall(self, args, caller):
@@ -318,6 +331,8 @@ class CommandService:
         markets = list(self.agent.portfolio.positions)
         if not markets:
             return Notice("No open positions to sell.")
+        if not self._confirmed:
+            return Confirm(f"Sell every open position now ({', '.join(sorted(markets))})?", "/sellall")
         return SaleView(tuple(self.agent.sell(m, caller, "sellall") for m in markets))
 
     def _set(self, name: str, value: str, caller: Caller, command: str):

@@ -313,3 +313,18 @@ def test_daily_summary_text(db):
     agent.run_cycle(hour(1))
     text = daily_summary_text(CommandService(agent))
     assert text.startswith("Daily summary\n2025-10-01: equity") and "Cash " in text and "KRW-BTC: 0.003" in text
+
+
+def test_sales_can_ask_for_confirmation_after_checking_their_arguments(db):
+    from core.commands import Confirm
+
+    agent = make_agent(db, ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000))
+    agent.run_cycle(hour(1))
+    service = CommandService(agent)
+    ask = service.handle("/sell krw-btc", CONSOLE, confirmed=False)
+    assert ask == Confirm("Sell the whole KRW-BTC position now at market price?", "/sell KRW-BTC")
+    assert "KRW-BTC" in agent.portfolio.positions  # nothing sold yet
+    assert "no open position in KRW-ETH" in service.handle("/sell KRW-ETH", CONSOLE, confirmed=False).text
+    assert "for admins only" in service.handle("/sellall", VIEWER, confirmed=False).text
+    assert service.handle("/sellall", CONSOLE, confirmed=False).command == "/sellall"
+    assert service.handle(ask.command, CONSOLE).results[0].fill is not None
