@@ -171,14 +171,16 @@ def _run_live_paper(settings, markets, manager, defaults, args) -> int:
     from bot.runner import paper_agent, run_with_telegram
     from core.storage.database import open_database
 
-    if not settings.telegram_bot_token:
-        raise UsageError("without --replay, run needs TELEGRAM_BOT_TOKEN (the console chat on live candles is not "
-                         "built yet); try `autotrader run --replay`")
     if args.db:
         raise UsageError("--db is for replays; the agent uses DATABASE_URL")
     db = open_database(settings.database_url)
     try:
         agent = paper_agent(replace(settings, markets=markets), db, manager, defaults, args.slippage)
+        if not settings.telegram_bot_token:
+            from bot.console_run import run_console
+
+            run_console(settings, agent)
+            return 0
         print(f"autotrader: paper trading {', '.join(markets)} on {settings.upbit_api_url} candles, Telegram bot "
               f"running; Ctrl-C or SIGTERM stops.", flush=True)
         run_with_telegram(settings, agent)

@@ -88,7 +88,7 @@ def test_run_replay_cli_answers_commands_and_ends_with_a_summary(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run"], "without --replay, run needs TELEGRAM_BOT_TOKEN"),
+    (["run", "--db", "sqlite:///x.db"], "--db is for replays"),
     (["run", "--replay", "--speed", "-1"], "--speed: expected candles per second >= 0"),
     (["run", "--replay", "/nonexistent"], "--replay /nonexistent is not a directory"),
     (["run", "--replay", "--set", "paused=yes"], "--set: unknown parameter 'paused'"),
@@ -96,3 +96,35 @@ def test_run_replay_cli_answers_commands_and_ends_with_a_summary(tmp_path):
 def test_run_bad_usage(args, message, tmp_path):
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_run_without_a_token_is_the_console_agent_on_live_candles(tmp_path):
+    """Paper trading on candles from a local Upbit, commands from stdin, SIGTERM stops it cleanly."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from core.candles import load_candle_csv
+    from tests.fakes.upbit_server import FakeUpbit
+    from tests.test_telegram_e2e import autotrader
+
+    btc = load_candle_csv(DATA / "upbit-1h" / "KRW-BTC_1h.csv")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETS", "TELEGRAM_", "AUTOTRADER_"))}
+    with FakeUpbit({"KRW-BTC": btc}) as upbit:
+        env.update({"DATABASE_URL": f"sqlite:///{tmp_path / 'paper.db'}", "CYCLE_SECONDS": "1", "MARKETS": "KRW-BTC",
+                    "UPBIT_API_URL": upbit.url})
+        agent = subprocess.Popen([autotrader(), "run"], env=env, cwd=tmp_path, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        agent.stdin.write("/threshold buy 0.6\n")
+        agent.stdin.flush()
+        time.sleep(4)
+        agent.stdin.write("/signals\n")
+        agent.stdin.flush()
+        time.sleep(2)
+        agent.send_signal(signal.SIGTERM)
+        out, _ = agent.communicate(timeout=60)
+    assert agent.returncode == 0, out
+    assert "paper trading KRW-BTC" in out and "buy_threshold set to 0.6 (was 0.55)" in out
+    assert f"KRW-BTC @ {btc.index[-1]:%Y-%m-%d %H:%M} UTC" in out  # the newest closed candle was judged
+    assert "system: autotrader started" in out and "system: autotrader stopped" in out
