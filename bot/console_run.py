@@ -19,7 +19,7 @@ from core.commands import CommandService
 from core.events import Event
 from core.settings import Settings
 from core.storage.outbox import enqueue_now
-from core.trading.shock import PriceShockGuard
+from core.trading.shock import PriceShockGuard, sell_on_shock
 from core.upbit.errors import UpbitError
 from core.upbit.quotation import UpbitQuotationClient
 
@@ -70,9 +70,4 @@ def _guard(agent: Agent, guard: PriceShockGuard, tickers: UpbitQuotationClient, 
     except UpbitError as exc:
         chat.print(f"price-shock guard could not read tickers: {exc}")
         return
-    now = datetime.now(timezone.utc)
-    for market, price in prices.items():
-        reason = guard.observe(market, price, now, agent.risk)
-        if reason is not None and market in agent.portfolio.positions:
-            agent.cycle.shock_sell(market, price, now, reason)
-            guard.forget(market)
+    sell_on_shock(agent, guard, prices, datetime.now(timezone.utc))

@@ -28,7 +28,7 @@ from core.storage.journal import Journal, last_candle_times, load_books
 from core.storage.outbox import enqueue_now
 from core.trading.cycle import TradingCycle
 from core.trading.paper import PaperExchange
-from core.trading.shock import PriceShockGuard
+from core.trading.shock import PriceShockGuard, sell_on_shock
 from core.trading.types import RiskSettings
 from core.upbit.errors import UpbitError
 from core.upbit.quotation import UpbitQuotationClient
@@ -115,13 +115,8 @@ def run_with_telegram(settings: Settings, agent: Agent, replay: Replay | None = 
         except UpbitError as exc:
             log.warning("price-shock guard could not read tickers: %s", exc)
             return
-        now = datetime.now(timezone.utc)
-        for market, price in prices.items():
-            reason = guard.observe(market, price, now, agent.risk)
-            if reason is not None and market in agent.portfolio.positions:
-                async with runtime.lock:
-                    await asyncio.to_thread(agent.cycle.shock_sell, market, price, now, reason)
-                guard.forget(market)
+        async with runtime.lock:
+            await asyncio.to_thread(sell_on_shock, agent, guard, prices, datetime.now(timezone.utc))
         await deliver()
 
     async def summary_job(context) -> None:

@@ -104,6 +104,14 @@ class Simulation:
         self.done += 1
         return now
 
+    def run(self, after_tick: Callable[[int, datetime], None] | None = None) -> BacktestResult:
+        """Every remaining tick, `after_tick(i, now)` after each; then the figures."""
+        while not self.finished:
+            now = self.advance()
+            if after_tick is not None:
+                after_tick(self.done - 1, now)
+        return self.result()
+
     def result(self) -> BacktestResult:
         if self.done < 2:
             raise ValueError("fewer than two candle closes were run: no figures to report")
@@ -123,12 +131,7 @@ def simulate(ticks: pd.DatetimeIndex, run_cycle: Callable[[datetime], list[StepR
              series: dict[str, pd.DataFrame], start_krw: float, interval_seconds: int,
              after_tick: Callable[[int, datetime], None] | None = None) -> BacktestResult:
     """Drive `run_cycle` over every tick (backtest and replay alike) and report the figures."""
-    sim = Simulation(ticks, run_cycle, cycle, series, start_krw, interval_seconds)
-    while not sim.finished:
-        now = sim.advance()
-        if after_tick is not None:
-            after_tick(sim.done - 1, now)
-    return sim.result()
+    return Simulation(ticks, run_cycle, cycle, series, start_krw, interval_seconds).run(after_tick)
 
 
 def run_backtest(data_dir: Path, markets: Sequence[str], manager, *, interval: str = "1h", interval_seconds: int = 3600,

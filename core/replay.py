@@ -62,12 +62,7 @@ class Replay:
     interval_seconds: int
 
     def run(self, after_tick: Callable[[int, datetime], None] | None = None) -> BacktestResult:
-        sim = self.simulation()
-        while not sim.finished:
-            now = sim.advance()
-            if after_tick is not None:
-                after_tick(sim.done - 1, now)
-        return sim.result()
+        return self.simulation().run(after_tick)
 
     def simulation(self) -> Simulation:
         """Step by step, for drivers that tick on a timer (the Telegram bot's job queue)."""

@@ -32,3 +32,14 @@ class PriceShockGuard:
 
     def forget(self, market: str) -> None:
         self._seen.pop(market, None)
+
+
+def sell_on_shock(agent, guard: PriceShockGuard, prices: dict[str, float], now: datetime) -> list:
+    """Feed ticker prices of held markets to the guard; sell each one in shock through the emergency path."""
+    results = []
+    for market, price in prices.items():
+        reason = guard.observe(market, price, now, agent.risk)
+        if reason is not None and market in agent.portfolio.positions:
+            results.append(agent.cycle.shock_sell(market, price, now, reason))
+            guard.forget(market)
+    return results
