@@ -36,8 +36,8 @@ def make_agent(db, feed, journal=None):
 
 
 @pytest.fixture
-def db(tmp_path):
-    engine = open_database(f"sqlite:///{tmp_path / 'agent.db'}")
+def db(db_url):
+    engine = open_database(db_url)
     yield engine
     engine.dispose()
 

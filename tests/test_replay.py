@@ -9,7 +9,7 @@ from core.storage.journal import load_books, stored_fills
 from core.storage.schema import equity_snapshots, signals
 from core.trading.types import RiskSettings
 from models.manager import MultiCoinModelManager
-from tests.conftest import DATA
+from tests.conftest import DATA, DATABASE_KINDS, fresh_database
 from tests.test_agent import count
 from tests.test_cli import run_cli
 
@@ -17,13 +17,14 @@ MARKETS = ["KRW-BTC", "KRW-ETH"]
 LENIENT = RiskSettings(buy_threshold=0.42, sell_threshold=0.5)  # the shipped model rarely trades at 0.55
 
 
-@pytest.fixture(scope="module")
-def replayed(tmp_path_factory):
-    db = replay_database(f"sqlite:///{tmp_path_factory.mktemp('replay') / 'replay.db'}")
-    replay = open_replay(DATA / "upbit-1h", MARKETS, MultiCoinModelManager(markets=MARKETS), db, defaults=LENIENT)
-    result = replay.run()
-    yield replay, result, db
-    db.dispose()
+@pytest.fixture(scope="module", params=DATABASE_KINDS)
+def replayed(request, tmp_path_factory):
+    with fresh_database(request.param, tmp_path_factory.mktemp("replay")) as url:
+        db = replay_database(url)
+        replay = open_replay(DATA / "upbit-1h", MARKETS, MultiCoinModelManager(markets=MARKETS), db, defaults=LENIENT)
+        result = replay.run()
+        yield replay, result, db
+        db.dispose()
 
 
 def test_backtest_and_replay_make_the_same_decisions(replayed):
@@ -71,8 +72,8 @@ def test_pacer_holds_each_tick_to_the_speed():
     assert len(slept) == 3
 
 
-def test_run_replay_cli_answers_commands_and_ends_with_a_summary(tmp_path):
-    db = f"sqlite:///{tmp_path / 'r.db'}"
+def test_run_replay_cli_answers_commands_and_ends_with_a_summary(db_url):
+    db = db_url
     result = run_cli("run", "--replay", "--speed", "0", "--markets", "KRW-BTC", "--db", db,
                      "--set", "buy_threshold=0.42", input="/status\n/threshold buy 7\n/set cooldown_hours 12\n/settings\n")
     assert result.returncode == 0, result.stderr
@@ -98,7 +99,20 @@ def test_run_bad_usage(args, message, tmp_path):
     assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
-def test_run_without_a_token_is_the_console_agent_on_live_candles(tmp_path):
+def judged(url) -> int:
+    from sqlalchemy import create_engine, func, inspect
+
+    engine = create_engine(url)
+    try:
+        if "signals" not in inspect(engine).get_table_names():
+            return 0
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(signals)).scalar()
+    finally:
+        engine.dispose()
+
+
+def test_run_without_a_token_is_the_console_agent_on_live_candles(tmp_path, db_url):
     """Paper trading on candles from a local Upbit, commands from stdin, SIGTERM stops it cleanly."""
     import os
     import signal
@@ -112,13 +126,15 @@ def test_run_without_a_token_is_the_console_agent_on_live_candles(tmp_path):
     btc = load_candle_csv(DATA / "upbit-1h" / "KRW-BTC_1h.csv")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETS", "TELEGRAM_", "AUTOTRADER_"))}
     with FakeUpbit({"KRW-BTC": btc}) as upbit:
-        env.update({"DATABASE_URL": f"sqlite:///{tmp_path / 'paper.db'}", "CYCLE_SECONDS": "1", "MARKETS": "KRW-BTC",
+        env.update({"DATABASE_URL": db_url, "CYCLE_SECONDS": "1", "MARKETS": "KRW-BTC",
                     "UPBIT_API_URL": upbit.url})
         agent = subprocess.Popen([autotrader(), "run"], env=env, cwd=tmp_path, stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         agent.stdin.write("/threshold buy 0.6\n")
         agent.stdin.flush()
-        time.sleep(4)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not judged(db_url):
+            time.sleep(0.3)
         agent.stdin.write("/signals\n")
         agent.stdin.flush()
         time.sleep(2)

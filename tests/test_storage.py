@@ -1,4 +1,4 @@
-"""Migrations build and remove every table (SQLite here; PostgreSQL comes with the live-trading work)."""
+"""Migrations build and remove every table, on SQLite and on PostgreSQL."""
 from sqlalchemy import create_engine, inspect
 
 from core.storage.migrate import downgrade, upgrade
@@ -16,8 +16,8 @@ def tables(url):
         engine.dispose()
 
 
-def test_upgrade_downgrade_upgrade(tmp_path):
-    url = f"sqlite:///{tmp_path / 'a.db'}"
+def test_upgrade_downgrade_upgrade(db_url):
+    url = db_url
     upgrade(url)
     assert tables(url) == TABLES == set(metadata.tables)
     engine = create_engine(url)
@@ -38,8 +38,8 @@ def test_upgrade_downgrade_upgrade(tmp_path):
     assert tables(url) == TABLES
 
 
-def test_db_upgrade_cli_uses_database_url(tmp_path):
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
+def test_db_upgrade_cli_uses_database_url(db_url):
+    url = db_url
     result = run_cli("db", "upgrade", env={"DATABASE_URL": url})
     assert result.returncode == 0, result.stderr
     assert tables(url) == TABLES

@@ -56,8 +56,7 @@ def short_data(tmp_path_factory) -> Path:
     return out
 
 
-def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path):
-    db_url = f"sqlite:///{tmp_path / 'bot.db'}"
+def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path, db_url):
     log_path = tmp_path / "bot.log"
     with FakeTelegram() as tg:
         bot = start(tg, ["--replay", str(short_data), "--markets", "KRW-BTC", "--speed", "10", "--db", db_url], log_path)
@@ -172,7 +171,7 @@ def count_signals(engine) -> int:
         return len(conn.execute(select(signals)).all())
 
 
-def test_alerts_pending_at_shutdown_are_delivered_after_a_restart(tmp_path):
+def test_alerts_pending_at_shutdown_are_delivered_after_a_restart(tmp_path, db_url):
     from datetime import datetime, timezone
 
     from core.storage.database import open_database
@@ -180,7 +179,6 @@ def test_alerts_pending_at_shutdown_are_delivered_after_a_restart(tmp_path):
     from core.storage.users import register
     from tests.fakes.upbit_server import FakeUpbit
 
-    db_url = f"sqlite:///{tmp_path / 'paper.db'}"
     engine = open_database(db_url)
     register(engine, ADMIN, ADMIN, "admin", datetime.now(timezone.utc))
     btc = load_candle_csv(DATA / "upbit-1h" / "KRW-BTC_1h.csv")
