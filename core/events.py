@@ -10,8 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 # Alert kinds users can switch on or off one by one.
-KINDS = ("emergency", "exit", "fill", "signal", "error", "system", "summary")
-PRIORITY = {"emergency": 100, "error": 50, "exit": 40, "fill": 30, "system": 20, "signal": 10, "summary": 0}
+KINDS = ("emergency", "account", "exit", "fill", "signal", "error", "system", "summary")
+PRIORITY = {"emergency": 100, "account": 60, "error": 50, "exit": 40, "fill": 30, "system": 20, "signal": 10,
+            "summary": 0}
+# Reconciliation notices (a balance adopted from the exchange, an order settled after a fault) go
+# to admins only: they are about the account, and only admins can act on them.
+ADMIN_ONLY_KINDS = ("account",)
 
 EXIT_TITLES = {"stop_loss": "Stop-loss", "take_profit": "Take-profit", "trailing_stop": "Trailing stop",
                "manual": "Manual sale"}

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from bot.console import ConsoleChat
 from core.agent import CONSOLE, Agent, Caller
 from core.commands import CommandService
+from core.reconcile import Reconciler
 from core.storage.database import open_database
 from core.storage.journal import Journal, load_books
 from core.storage.outbox import due
@@ -30,8 +31,9 @@ def count(db, table, *where):
 
 
 def make_agent(db, feed, journal=None):
-    cycle = TradingCycle(feed, PaperExchange(START_KRW, slippage=0), Portfolio(START_KRW, START_KRW),
-                         RiskSettings, recorder=journal or Journal(db))
+    exchange = PaperExchange(START_KRW, slippage=0)
+    cycle = TradingCycle(feed, exchange, Portfolio(START_KRW, START_KRW), RiskSettings, recorder=journal or Journal(db),
+                         reconciler=Reconciler(db, exchange, lambda: ["KRW-BTC", "KRW-ETH"]))
     return Agent(mode="paper", markets=["KRW-BTC", "KRW-ETH"], interval="1h", cycle=cycle, db=db)
 
 
@@ -83,11 +85,13 @@ def test_a_failure_mid_step_rolls_the_step_back_and_the_other_markets_go_on(db):
     agent = make_agent(db, feed, FailingJournal(db, hour(1)))
     results = agent.run_cycle(hour(1))
     assert [r.error is not None for r in results] == [True, True]  # both buys failed to store: both undone
-    assert count(db, signals) == 0 and count(db, orders) == 0 and count(db, fills) == 0 and count(db, positions) == 0
+    assert count(db, signals) == 0 and count(db, fills) == 0 and count(db, positions) == 0
+    assert count(db, orders, orders.c.state == "pending") == 2  # stored before sending, settled by reconciliation
     assert agent.portfolio.cash_krw == START_KRW and agent.cycle.exchange.cash_krw == START_KRW
     assert not agent.portfolio.positions and not agent.cycle.exchange.holdings
     assert count(db, outbox, outbox.c.text.like("%could not store the step, undone: RuntimeError%")) == 2
-    agent.run_cycle(hour(2))  # the next cycle trades normally
+    agent.run_cycle(hour(2))  # reconciliation writes the undone orders off; the next cycle trades normally
+    assert count(db, orders, orders.c.state == "failed") == 2 and count(db, orders, orders.c.state == "pending") == 0
     assert count(db, fills) == 1 and "KRW-BTC" in agent.portfolio.positions
 
 

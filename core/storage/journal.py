@@ -40,6 +40,16 @@ class Journal:
         """A market skipped for the same reason every candle is announced once, not every hour."""
         return event.kind == "error" and result.decision is None and self._last_error.get(result.market) == result.error
 
+    def record_order(self, order, at: datetime) -> None:
+        """An order about to be sent, committed first: if the process dies mid-send, reconciliation finds
+        the row and asks the exchange what became of it."""
+        with self.engine.begin() as conn:
+            conn.execute(orders.insert().values(
+                identifier=order.identifier, market=order.market, side=order.side, ord_type=order.ord_type,
+                amount_krw=order.amount_krw, volume=order.volume, state="pending", reason="sent, no answer yet",
+                kind=order.kind, candle_at=to_db_time(order.candle_at) if order.candle_at else None,
+                created_at=to_db_time(at), updated_at=to_db_time(at)))
+
     def write_step(self, conn: Connection, result, portfolio: Portfolio, events: list[Event]) -> None:
         signal, decision, fill = result.signal, result.decision, result.fill
         if signal is not None:
@@ -53,13 +63,17 @@ class Journal:
                 decision_reason=decision.reason if decision else None))
         if decision is not None and decision.approved and result.order_id is not None:
             at = to_db_time(result.at)
-            conn.execute(orders.insert().values(
-                identifier=result.order_id, market=result.market, side="bid" if decision.action == "BUY" else "ask",
-                ord_type="price" if decision.action == "BUY" else "market",
-                amount_krw=fill.funds_krw if fill is not None and fill.side == "bid" else None,
-                volume=fill.volume if fill is not None else None,
-                state="done" if fill is not None else "failed", reason=result.error or decision.reason,
-                kind=decision.kind, created_at=at, updated_at=at))
+            values = dict(state="done" if fill is not None else (result.order_state or "failed"),
+                          reason=result.error or decision.reason, updated_at=at)
+            if fill is not None:
+                values.update(volume=fill.volume, amount_krw=fill.funds_krw if fill.side == "bid" else None)
+            written = conn.execute(update(orders).where(orders.c.identifier == result.order_id).values(**values))
+            if written.rowcount == 0:  # a cycle without record_order (tests of the journal alone)
+                conn.execute(orders.insert().values(
+                    identifier=result.order_id, market=result.market, side="bid" if decision.action == "BUY" else "ask",
+                    ord_type="price" if decision.action == "BUY" else "market", kind=decision.kind,
+                    candle_at=to_db_time(signal.timestamp) if signal is not None and signal.timestamp else None,
+                    created_at=at, **values))
         if fill is not None:
             conn.execute(fills.insert().values(
                 order_identifier=fill.identifier, market=fill.market, side=fill.side, price_krw=fill.price_krw,
@@ -119,7 +133,14 @@ def load_books(engine: Engine, principal_krw: float, exchange=None) -> Portfolio
 
 
 def last_candle_times(engine: Engine) -> dict[str, datetime]:
-    """The newest candle each market has a stored signal for: a restart does not judge it twice."""
-    query = select(signals.c.market, func.max(signals.c.candle_at)).group_by(signals.c.market)
+    """The newest candle each market has a stored signal or an order for: a restart does not judge it
+    twice (an order sent just before a crash has no stored signal, but its candle was judged)."""
+    judged: dict[str, datetime] = {}
     with engine.connect() as conn:
-        return {market: from_db_time(at) for market, at in conn.execute(query)}
+        for table in (signals, orders):
+            query = (select(table.c.market, func.max(table.c.candle_at)).where(table.c.candle_at.is_not(None))
+                     .group_by(table.c.market))
+            for market, at in conn.execute(query):
+                at = from_db_time(at)
+                judged[market] = max(judged.get(market, at), at)
+    return judged

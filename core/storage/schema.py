@@ -61,10 +61,11 @@ orders = Table(
     Column("ord_type", String(8), nullable=False),  # price | market | limit
     Column("amount_krw", KRW),
     Column("volume", VOLUME),
-    Column("state", String(16), nullable=False),  # pending | done | cancel | failed | unknown
+    Column("state", String(16), nullable=False, index=True),  # pending | done | cancel | failed | unknown
     Column("reason", Text),
-    Column("kind", String(16), nullable=False),  # signal | stop_loss | take_profit | trailing_stop | emergency | manual
+    Column("kind", String(16), nullable=False),  # signal | stop_loss | take_profit | trailing_stop | emergency | manual | external
     Column("exchange_uuid", String(64)),
+    Column("candle_at", DateTime(timezone=True)),  # the candle whose decision this carries out (0004)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

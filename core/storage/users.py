@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 
-from core.events import KINDS
+from core.events import ADMIN_ONLY_KINDS, KINDS
 from core.storage.database import to_db_time
 from core.storage.schema import users
 
@@ -22,6 +22,8 @@ class Subscriber:
     alerts: dict  # kind -> on | off | silent; a kind not listed is on
 
     def preference(self, kind: str) -> str:
+        if kind in ADMIN_ONLY_KINDS and self.role != "admin":
+            return "off"
         return self.alerts.get(kind, "on")
 
 

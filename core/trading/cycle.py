@@ -18,11 +18,14 @@ from core.events import step_events
 from core.features import SEQUENCE_LENGTH, build_feature_history
 from core.trading.engine import TradingEngine, candle_shock_exit
 from core.trading.portfolio import ClosedTrade, Portfolio
-from core.trading.types import Decision, Fill, RiskSettings
-from core.upbit.errors import UpbitError
+from core.trading.rules import MIN_ORDER_KRW
+from core.trading.types import Decision, Fill, OrderLimits, RiskSettings
+from core.upbit.errors import UpbitError, UpbitOrderUnknownError
 from models.signal import MLSignal
 
 log = logging.getLogger(__name__)
+
+UNSETTLED = "an earlier order is not settled yet; this market waits until the exchange says what became of it"
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,29 @@ class StepResult:
     error: str | None
     order_id: str | None = None  # the identifier of the order placed, if one was
     trade: ClosedTrade | None = None  # the round trip a sale closed
+    order_state: str | None = None  # an order without a fill: failed, or unknown (reconciliation settles it)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """An order as it is about to be sent; stored (state pending) before it is."""
+
+    identifier: str
+    market: str
+    side: str  # bid | ask
+    ord_type: str  # price (buy for a KRW amount) | market (sell a volume)
+    amount_krw: float | None
+    volume: float | None
+    kind: str
+    candle_at: datetime | None  # the candle whose decision this carries out
 
 
 class Recorder(Protocol):
     """Where step results go (core.storage.journal.Journal); raising means the step was not stored."""
 
     def record_step(self, result: StepResult, portfolio: Portfolio) -> list: ...
+
+    def record_order(self, order: OrderRequest, at: datetime) -> None: ...
 
     def record_events(self, events: list) -> None: ...
 
@@ -126,7 +146,8 @@ class TradingCycle:
 
     def __init__(self, feed: SignalFeed, exchange, portfolio: Portfolio, settings: Callable[[], RiskSettings],
                  engine: TradingEngine | None = None, recorder: Recorder | None = None,
-                 new_identifier: Callable[[], str] = lambda: uuid.uuid4().hex):
+                 new_identifier: Callable[[], str] = lambda: uuid.uuid4().hex, limits: OrderLimits = OrderLimits(),
+                 reconciler=None):
         self.feed = feed
         self.exchange = exchange
         self.portfolio = portfolio
@@ -134,15 +155,27 @@ class TradingCycle:
         self.engine = engine or TradingEngine()
         self.recorder = recorder
         self.new_identifier = new_identifier
+        self.limits = limits
+        self.reconciler = reconciler  # core.reconcile.Reconciler: the books checked against the exchange
         self.prices: dict[str, float] = {}
+
+    def reconcile(self, now: datetime) -> set[str]:
+        """Settle orders left open and adopt the exchange's balances; returns markets still unsettled."""
+        if self.reconciler is None:
+            return set()
+        return self.reconciler.run(self.portfolio, self.prices, now)
 
     def run(self, now: datetime) -> list[StepResult]:
         inputs, errors = self.feed.inputs(now)
         self.prices.update({m: i.price_krw for m, i in inputs.items()})
+        unsettled = self.reconcile(now)
         self.portfolio.mark(self.prices, now)
         settings = self.settings()
         results = [self._stored(StepResult(m, now, None, None, None, e), None) for m, e in errors.items()]
         for market, item in inputs.items():
+            if market in unsettled:
+                results.append(self._stored(StepResult(market, now, item.signal, None, None, UNSETTLED), None))
+                continue
             results.append(self._guarded(lambda: self.step(market, item, settings, now)))
         if self.recorder is not None:
             try:
@@ -156,6 +189,8 @@ class TradingCycle:
         position = self.portfolio.positions.get(market)
         if position is None:
             raise ValueError(f"no open position in {market}")
+        if self.reconciler is not None and market in self.reconciler.open_markets():
+            raise ValueError(f"{market}: {UNSETTLED}")
         price = self.prices.get(market)
         if price is None:
             raise ValueError(f"no price for {market} yet")
@@ -211,16 +246,35 @@ class TradingCycle:
     def execute(self, market: str, signal: MLSignal | None, decision: Decision, price_krw: float,
                 now: datetime) -> StepResult:
         identifier = self.new_identifier()
+        candle_at = signal.timestamp if signal is not None else None
+        if decision.action == "BUY":
+            # whole KRW, rounded down; the epsilon keeps 0.3 * 1,000,000 from becoming 299,999
+            amount = int(decision.investment_ratio * self.portfolio.equity(self.prices) + 1e-6)
+            allowed, why = self.limits.allowed(amount, self.portfolio.bought_on(now))
+            if why is not None:
+                amount = int(allowed)
+                if amount < MIN_ORDER_KRW:
+                    return StepResult(market, now, signal, decision, None, f"buy refused: {why}")
+                log.info("%s buy %s", market, why)
+            order = OrderRequest(identifier, market, "bid", "price", amount, None, decision.kind, candle_at)
+        else:
+            volume = self.portfolio.positions[market].volume * decision.investment_ratio
+            order = OrderRequest(identifier, market, "ask", "market", None, volume, decision.kind, candle_at)
+        if self.recorder is not None:
+            try:
+                self.recorder.record_order(order, now)
+            except Exception as exc:  # never send an order the database does not know about
+                log.exception("%s: order not sent, it could not be stored first", market)
+                return StepResult(market, now, signal, decision, None,
+                                  f"order not sent: it could not be stored first ({exc.__class__.__name__})")
         try:
-            if decision.action == "BUY":
-                # whole KRW, rounded down; the epsilon keeps 0.3 * 1,000,000 from becoming 299,999
-                amount = int(decision.investment_ratio * self.portfolio.equity(self.prices) + 1e-6)
+            if order.side == "bid":
                 fill = self.exchange.buy_market(market, amount, identifier, price_krw, now)
             else:
-                volume = self.portfolio.positions[market].volume * decision.investment_ratio
-                fill = self.exchange.sell_market(market, volume, identifier, price_krw, now)
+                fill = self.exchange.sell_market(market, order.volume, identifier, price_krw, now)
         except UpbitError as exc:
             log.warning("%s %s failed: %s", market, decision.action, exc)
-            return StepResult(market, now, signal, decision, None, str(exc), identifier)
+            state = "unknown" if isinstance(exc, UpbitOrderUnknownError) else "failed"
+            return StepResult(market, now, signal, decision, None, str(exc), identifier, order_state=state)
         trade = self.portfolio.apply(fill, decision.kind)
         return StepResult(market, now, signal, decision, fill, None, identifier, trade)

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from core.trading.rules import FEE_RATE, MIN_ORDER_KRW, buy_cost_krw, round_to_tick
 from core.trading.types import Fill
+from core.trading.upbit_exchange import Balances, OrderStatus
 from core.upbit.errors import UpbitInsufficientFundsError, UpbitRequestError, UpbitUnderMinimumError
 
 
@@ -24,6 +25,14 @@ class PaperExchange:
 
     def order(self, identifier: str) -> Fill | None:
         return self._orders.get(identifier)
+
+    def lookup(self, identifier: str, at: datetime | None = None) -> OrderStatus | None:
+        """Reconciliation asks the paper wallet the same question as Upbit: does this order exist?"""
+        fill = self._orders.get(identifier)
+        return None if fill is None else OrderStatus(identifier, "done", fill)
+
+    def balances(self) -> Balances:
+        return Balances(self.cash_krw, {m: (v, 0.0) for m, v in self.holdings.items()})
 
     def book(self, fill: Fill) -> None:
         """Enter a fill in the wallet (every order goes through here; a restart replays stored fills)."""

@@ -32,6 +32,10 @@ class Portfolio:
     day: str | None = None
     day_start_equity_krw: float = 0.0
     fees_krw: float = 0.0
+    bought_krw: dict[str, float] = field(default_factory=dict)  # UTC day -> KRW spent on buys (daily limit)
+
+    def bought_on(self, at: datetime) -> float:
+        return self.bought_krw.get(at.strftime("%Y-%m-%d"), 0.0)
 
     def snapshot(self) -> dict:
         return {f.name: (getattr(self, f.name).copy() if isinstance(getattr(self, f.name), (dict, list))
@@ -75,6 +79,9 @@ class Portfolio:
             self.positions[fill.market] = Position(fill.market, volume, cost / volume,
                                                    old.opened_at if old else fill.at, max(fill.price_krw, old.peak_price_krw if old else 0))
             self.entry_cost_krw[fill.market] = self.entry_cost_krw.get(fill.market, 0.0) + fill.funds_krw + fill.fee_krw
+            if kind != "external":
+                day = fill.at.strftime("%Y-%m-%d")
+                self.bought_krw[day] = self.bought_krw.get(day, 0.0) + fill.funds_krw
             return None
         self.cash_krw += fill.funds_krw - fill.fee_krw
         position = self.positions[fill.market]

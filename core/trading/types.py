@@ -100,7 +100,29 @@ class Decision:
     action: str  # BUY | SELL | HOLD
     investment_ratio: float  # BUY: share of equity to spend; SELL: share of the position to sell
     reason: str
-    kind: str = "signal"  # signal | stop_loss | take_profit | trailing_stop | emergency
+    kind: str = "signal"  # signal | stop_loss | take_profit | trailing_stop | emergency | manual | external
+
+
+@dataclass(frozen=True)
+class OrderLimits:
+    """Hard caps on buying, set by the operator in the environment (not by chat commands); 0 = none.
+
+    Live mode refuses to start without both. Sales are never capped: an exit must always go through."""
+
+    max_order_krw: float = 0.0
+    max_daily_krw: float = 0.0  # KRW spent on buys per UTC day
+
+    def allowed(self, amount_krw: float, spent_today_krw: float) -> tuple[float, str | None]:
+        """The buy amount these limits allow, and why it was cut (None: not cut)."""
+        why = None
+        if self.max_order_krw and amount_krw > self.max_order_krw:
+            amount_krw, why = self.max_order_krw, f"capped at the {self.max_order_krw:,.0f} KRW per-order limit"
+        if self.max_daily_krw:
+            left = max(0.0, self.max_daily_krw - spent_today_krw)
+            if amount_krw > left:
+                amount_krw = left
+                why = f"daily buy limit of {self.max_daily_krw:,.0f} KRW: {left:,.0f} KRW left today"
+        return amount_krw, why
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,22 @@ class UpbitUnderMinimumError(UpbitRequestError):
     pass
 
 
+class UpbitOrderNotFoundError(UpbitRequestError):
+    """404 order_not_found: the exchange has no order by that uuid or identifier."""
+
+
+class UpbitOrderUnknownError(UpbitError):
+    """An order was sent but neither its answer nor a look-up by identifier says what became of it.
+
+    Its database row stays open; reconciliation settles it once the exchange answers again."""
+
+
+class UpbitOrderCancelledError(UpbitError):
+    """The exchange cancelled the order with nothing executed."""
+
+
 _BY_NAME = {
+    "order_not_found": UpbitOrderNotFoundError,
     "insufficient_funds_bid": UpbitInsufficientFundsError,
     "insufficient_funds_ask": UpbitInsufficientFundsError,
     "under_min_total_bid": UpbitUnderMinimumError,

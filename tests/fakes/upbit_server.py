@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -15,8 +16,10 @@ import pandas as pd
 
 
 class FakeUpbit:
-    def __init__(self, series: dict[str, pd.DataFrame], interval_seconds: int = 3600, now: pd.Timestamp | None = None):
+    def __init__(self, series: dict[str, pd.DataFrame], interval_seconds: int = 3600, now: pd.Timestamp | None = None,
+                 exchange=None):
         self.series = series
+        self.exchange = exchange  # tests.fakes.upbit_exchange.FakeExchangeBook: accounts and orders
         self.interval_seconds = interval_seconds
         self.now = now
         self.faults: list[int] = []
@@ -78,9 +81,36 @@ class FakeUpbit:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _exchange(self, method: str) -> None:
+                from tests.fakes.upbit_exchange import Hang
+
+                url = urlparse(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else b""
+                try:
+                    status, answer, headers = fake.exchange.handle(method, url.path, url.query, body, self.headers)
+                except Hang as hang:
+                    time.sleep(hang.args[0])
+                    self.close_connection = True
+                    return
+                if isinstance(answer, bytes):  # a malformed answer, as is
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                    return
+                self._send(status, answer, headers)
+
+            def do_POST(self) -> None:
+                self._exchange("POST")
+
+            def do_DELETE(self) -> None:
+                self._exchange("DELETE")
+
             def do_GET(self) -> None:
                 url = urlparse(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                if fake.exchange is not None and url.path in ("/v1/accounts", "/v1/order"):
+                    return self._exchange("GET")
                 fake.requests.append(self.path)
                 if url.path.startswith("/v1/candles/"):
                     candle_requests = sum(1 for r in fake.requests if r.startswith("/v1/candles/"))

@@ -1,0 +1,164 @@
+"""Do our books match the exchange? Reconciliation, at start and before every cycle.
+
+1. Orders left `pending` (sent, no answer: a crash or a timeout) or `unknown` are looked up by their
+   identifier. Executed volume becomes a fill, booked with its position in one transaction; an
+   order the exchange never received is written off once it is older than a grace period (an order
+   still in flight when the process died may land a moment later). Until then its market is not
+   traded, so nothing can be sent twice.
+2. Balances: for every watched or held market, the coins on the account are compared with the
+   position in the books. A difference (a coin sold by hand in the Upbit app, say) is adopted as an
+   `external` fill at the latest price, recorded, and announced to admins; the bot does not trade
+   against it. Coins of markets the bot neither watches nor holds are left alone. KRW is taken from
+   the account as it is (deposits and withdrawals), announced when it moved.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Callable, Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+
+from core.events import Event, _krw, _volume
+from core.storage.database import from_db_time, to_db_time
+from core.storage.journal import write_position
+from core.storage.outbox import enqueue
+from core.storage.schema import fills, orders
+from core.trading.portfolio import Portfolio
+from core.trading.rules import MIN_ORDER_KRW
+from core.trading.types import Fill
+from core.upbit.errors import UpbitError
+
+log = logging.getLogger(__name__)
+
+OPEN_STATES = ("pending", "unknown")
+GRACE = timedelta(seconds=30)  # how long an order the exchange does not know may still be in flight
+CASH_TOLERANCE_KRW = 1.0
+
+
+class Reconciler:
+    def __init__(self, db: Engine, exchange, markets: Callable[[], Sequence[str]], *, grace: timedelta = GRACE):
+        self.db = db
+        self.exchange = exchange
+        self.markets = markets
+        self.grace = grace
+
+    def open_markets(self) -> set[str]:
+        with self.db.connect() as conn:
+            return {r.market for r in conn.execute(select(orders.c.market).where(orders.c.state.in_(OPEN_STATES)))}
+
+    def run(self, portfolio: Portfolio, prices: dict[str, float], now: datetime) -> set[str]:
+        """Settle what can be settled; returns the markets with an order still open."""
+        unsettled = self.settle_orders(portfolio, now)
+        if not unsettled:  # balances mean something only once every order is accounted for
+            try:
+                self.adopt_balances(portfolio, prices, now)
+            except UpbitError as exc:
+                log.warning("balances not compared this time: %s", exc)
+        return unsettled
+
+    def settle_orders(self, portfolio: Portfolio, now: datetime) -> set[str]:
+        with self.db.connect() as conn:
+            rows = conn.execute(select(orders).where(orders.c.state.in_(OPEN_STATES)).order_by(orders.c.id)).all()
+        unsettled = set()
+        for row in rows:
+            try:
+                status = self.exchange.lookup(row.identifier, now)
+            except UpbitError as exc:
+                log.warning("order %s (%s) not settled yet: %s", row.identifier, row.market, exc)
+                unsettled.add(row.market)
+                continue
+            if status is None:
+                if now - from_db_time(row.created_at) < self.grace:
+                    unsettled.add(row.market)
+                    continue
+                self._close(row, "failed", "the exchange never received it; nothing was traded", now,
+                            f"Order {row.identifier} ({row.side} {row.market}) never reached the exchange: "
+                            f"nothing was traded.")
+            elif not status.final:
+                unsettled.add(row.market)
+            elif status.fill is None:
+                self._close(row, "cancel", "cancelled by the exchange with nothing executed", now,
+                            f"Order {row.identifier} ({row.side} {row.market}) was cancelled with nothing executed.")
+            else:
+                self._book(row, status.fill, portfolio, now)
+        return unsettled
+
+    def _close(self, row, state: str, reason: str, now: datetime, text: str) -> None:
+        with self.db.begin() as conn:
+            conn.execute(update(orders).where(orders.c.identifier == row.identifier)
+                         .values(state=state, reason=reason, updated_at=to_db_time(now)))
+            enqueue(conn, Event("account", text, now, row.market))
+
+    def _book(self, row, fill: Fill, portfolio: Portfolio, now: datetime) -> None:
+        """A fill the cycle never stored (lost answer, crash): book it now, order, fill and position at once."""
+        saved = portfolio.snapshot()
+        with self.db.connect() as conn:
+            known = conn.execute(select(fills.c.id).where(fills.c.order_identifier == row.identifier)).first()
+        try:
+            with self.db.begin() as conn:
+                if known is None:
+                    portfolio.apply(fill, row.kind)
+                    _insert_fill(conn, fill)
+                    write_position(conn, portfolio, fill.market, now)
+                conn.execute(update(orders).where(orders.c.identifier == row.identifier).values(
+                    state="done", reason="settled by reconciliation", volume=fill.volume,
+                    amount_krw=fill.funds_krw if fill.side == "bid" else row.amount_krw, updated_at=to_db_time(now)))
+                verb = "Bought" if fill.side == "bid" else "Sold"
+                enqueue(conn, Event("account", f"Order {row.identifier} settled after a lost answer or restart: "
+                                               f"{verb} {_volume(fill.volume)} {fill.market} at {_krw(fill.price_krw)} "
+                                               f"({_krw(fill.funds_krw)}, fee {_krw(fill.fee_krw)}).", now, fill.market))
+        except Exception:
+            portfolio.restore(saved)
+            raise
+
+    def adopt_balances(self, portfolio: Portfolio, prices: dict[str, float], now: datetime) -> None:
+        balances = self.exchange.balances()
+        for market in sorted(set(self.markets()) | set(portfolio.positions)):
+            held, avg_price = balances.coins.get(market, (0.0, 0.0))
+            position = portfolio.positions.get(market)
+            ours = position.volume if position is not None else 0.0
+            if abs(held - ours) <= 1e-9 + 1e-7 * max(held, ours):
+                continue
+            price = prices.get(market) or avg_price or (position.avg_price_krw if position else 0.0)
+            if position is None and held * price < MIN_ORDER_KRW:
+                continue  # dust the bot never owned and could not sell
+            self._adopt(market, held - ours, price, portfolio, now)
+        if abs(balances.krw - portfolio.cash_krw) > CASH_TOLERANCE_KRW:
+            text = (f"KRW on the account is {_krw(balances.krw)}, the books said {_krw(portfolio.cash_krw)} "
+                    f"(deposit, withdrawal or a trade outside the bot): the account's figure is adopted.")
+            with self.db.begin() as conn:
+                enqueue(conn, Event("account", text, now))
+            portfolio.cash_krw = balances.krw
+
+    def _adopt(self, market: str, difference: float, price: float, portfolio: Portfolio, now: datetime) -> None:
+        side = "bid" if difference > 0 else "ask"
+        volume = abs(difference)
+        fill = Fill(market, side, f"external-{uuid.uuid4().hex}", price, volume, 0.0, volume * price, now)
+        saved = portfolio.snapshot()
+        try:
+            with self.db.begin() as conn:
+                at = to_db_time(now)
+                conn.execute(orders.insert().values(
+                    identifier=fill.identifier, market=market, side=side, ord_type="external", volume=volume,
+                    amount_krw=None, state="done", reason="adopted from the exchange's balance", kind="external",
+                    created_at=at, updated_at=at))
+                portfolio.apply(fill, "external")
+                _insert_fill(conn, fill)
+                write_position(conn, portfolio, market, now)
+                what = "more" if side == "bid" else "less"
+                enqueue(conn, Event("account", f"The account holds {_volume(volume)} {market} {what} than the books "
+                                               f"(traded outside the bot?): adopted at {_krw(price)}; the position "
+                                               f"is now {_volume(portfolio.positions[market].volume) if market in portfolio.positions else 0}.",
+                                    now, market))
+        except Exception:
+            portfolio.restore(saved)
+            raise
+
+
+def _insert_fill(conn, fill: Fill) -> None:
+    conn.execute(fills.insert().values(
+        order_identifier=fill.identifier, market=fill.market, side=fill.side, price_krw=fill.price_krw,
+        volume=fill.volume, funds_krw=fill.funds_krw, fee_krw=fill.fee_krw, filled_at=to_db_time(fill.at)))

@@ -1,0 +1,151 @@
+"""UpbitExchange: real orders behind the same interface as PaperExchange.
+
+Market buy by KRW amount (`ord_type=price`), market sell by volume (`ord_type=market`), each with
+the identifier the cycle stored before sending. When the answer to an order is lost (timeout,
+dropped connection, 5xx, malformed JSON) the order is looked up by that identifier before anything
+else; it is never sent twice. A fill is judged by executed volume: a market order that filled may
+end in state `cancel`, and a partly filled one is booked for what executed.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from core.trading.types import Fill
+from core.upbit.errors import (
+    UpbitError,
+    UpbitNetworkError,
+    UpbitOrderCancelledError,
+    UpbitOrderNotFoundError,
+    UpbitOrderUnknownError,
+    UpbitRateLimitError,
+    UpbitServerError,
+)
+from core.upbit.exchange_api import UpbitExchangeAPI
+
+log = logging.getLogger(__name__)
+
+FINAL_STATES = ("done", "cancel")
+
+
+@dataclass(frozen=True)
+class OrderStatus:
+    identifier: str
+    state: str  # wait | watch | done | cancel
+    fill: Fill | None  # what executed so far (None: nothing)
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+@dataclass(frozen=True)
+class Balances:
+    krw: float  # balance + locked
+    coins: dict[str, tuple[float, float]]  # market (KRW-XXX) -> (volume incl. locked, average buy price)
+
+
+def _number(value) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        raise UpbitServerError(f"Upbit answered a malformed number {value!r}") from None
+
+
+def fill_of(order: dict, at: datetime | None = None) -> Fill | None:
+    """What an order executed, from its trades; None when nothing did."""
+    executed = _number(order.get("executed_volume"))
+    if executed <= 0:
+        return None
+    trades = order.get("trades") or []
+    funds = sum(_number(t.get("funds")) for t in trades) or executed * _number(order.get("price"))
+    if funds <= 0:
+        raise UpbitServerError(f"Upbit order {order.get('identifier')}: executed {executed} without funds")
+    return Fill(order["market"], order["side"], order["identifier"], funds / executed, executed,
+                _number(order.get("paid_fee")), funds, at or datetime.now(timezone.utc))
+
+
+class UpbitExchange:
+    def __init__(self, api: UpbitExchangeAPI, *, settle_seconds: float = 10.0, poll_seconds: float = 0.25,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+        self.api = api
+        self.settle_seconds = settle_seconds
+        self.poll_seconds = poll_seconds
+        self._sleep = sleep
+        self._clock = clock
+
+    def buy_market(self, market: str, amount_krw: int, identifier: str, price_krw: float, at: datetime) -> Fill:
+        return self._place(dict(market=market, side="bid", ord_type="price", identifier=identifier,
+                                price=str(int(amount_krw))), at)
+
+    def sell_market(self, market: str, volume: float, identifier: str, price_krw: float, at: datetime) -> Fill:
+        return self._place(dict(market=market, side="ask", ord_type="market", identifier=identifier,
+                                volume=f"{volume:.8f}".rstrip("0").rstrip(".")), at)
+
+    def _place(self, order: dict, at: datetime) -> Fill:
+        identifier = order["identifier"]
+        try:
+            answer = self.api.place_order(**order)
+        except (UpbitNetworkError, UpbitServerError) as exc:  # sent, answer lost: did it arrive?
+            log.warning("%s %s: %s; looking the order up by its identifier", order["market"], order["side"], exc)
+            status = self._find(identifier, exc)
+            if status is None:  # most likely never arrived; it might still be in flight, so look again later
+                raise UpbitOrderUnknownError(f"{exc}; the exchange has no such order yet, so most likely nothing was "
+                                             f"traded (checked again by reconciliation)",
+                                             status=getattr(exc, "status", None), name=getattr(exc, "name", None)) from None
+        else:
+            status = OrderStatus(identifier, str(answer.get("state", "wait")), None)
+        status = self._settled(identifier, status, at)
+        if status.fill is None:
+            if status.final:
+                raise UpbitOrderCancelledError(f"Upbit cancelled order {identifier} with nothing executed",
+                                               name="cancel")
+            raise UpbitOrderUnknownError(f"order {identifier} still open after {self.settle_seconds:g} s; "
+                                         f"it will be settled by reconciliation")
+        return status.fill
+
+    def _find(self, identifier: str, cause: Exception) -> OrderStatus | None:
+        """Look an order up after a lost answer, retrying for a while; None if it surely does not exist."""
+        deadline = self._clock() + self.settle_seconds
+        while True:
+            try:
+                return self.lookup(identifier)
+            except (UpbitNetworkError, UpbitServerError, UpbitRateLimitError) as exc:
+                if self._clock() >= deadline:
+                    raise UpbitOrderUnknownError(f"{cause}; looking order {identifier} up failed too ({exc}); "
+                                                 f"it will be settled by reconciliation") from None
+                self._sleep(self.poll_seconds)
+
+    def _settled(self, identifier: str, status: OrderStatus, at: datetime) -> OrderStatus:
+        """Poll until the order is done or cancelled (market orders take moments), or the time is up."""
+        deadline = self._clock() + self.settle_seconds
+        while not status.final and self._clock() < deadline:
+            try:
+                status = self.lookup(identifier, at) or status
+            except (UpbitNetworkError, UpbitServerError, UpbitRateLimitError) as exc:
+                log.warning("order %s: %s", identifier, exc)
+            if not status.final:
+                self._sleep(self.poll_seconds)
+        return status
+
+    def lookup(self, identifier: str, at: datetime | None = None) -> OrderStatus | None:
+        """The exchange's view of an order; None when it has no order by that identifier."""
+        try:
+            order = self.api.order(identifier=identifier)
+        except UpbitOrderNotFoundError:
+            return None
+        return OrderStatus(identifier, str(order.get("state")), fill_of(order, at))
+
+    def balances(self) -> Balances:
+        krw, coins = 0.0, {}
+        for row in self.api.accounts():
+            amount = _number(row.get("balance")) + _number(row.get("locked"))
+            currency = row.get("currency")
+            if currency == "KRW":
+                krw = amount
+            elif (row.get("unit_currency") or "KRW") == "KRW" and amount > 0:
+                coins[f"KRW-{currency}"] = (amount, _number(row.get("avg_buy_price")))
+        return Balances(krw, coins)

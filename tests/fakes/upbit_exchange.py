@@ -1,0 +1,198 @@
+"""A local stand-in for Upbit's exchange API (accounts, orders) with its own books and injectable faults.
+
+It checks each request's JWT the way Upbit does (HS256 with the secret key, the access key, a nonce
+never seen before, the SHA-512 `query_hash` of the exact query string or JSON body sent), keeps KRW
+and coin balances, fills market orders at the price `price_of(market)` gives with Upbit's 0.05% fee,
+and rejects what Upbit rejects (under 5,000 KRW, insufficient funds, a reused identifier).
+
+Faults are queued per route, e.g. `book.fault("POST /v1/orders", "timeout_after")`:
+  timeout_before  hang past the client's timeout, then drop the connection; nothing executed
+  timeout_after   execute, then hang past the client's timeout and drop the connection
+  drop_after      execute, then close the connection without an answer
+  500 / 500_after answer 500 without / after executing
+  429             answer 429 (never executed, as on Upbit)
+  malformed       execute (orders), then answer 200 with a body that is not JSON
+  partial         a market order that executes only 60% and ends in state cancel
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid as uuidlib
+from datetime import datetime, timezone
+from typing import Callable
+
+import jwt
+
+from core.upbit.auth import query_string
+
+FEE = 0.0005
+
+
+class Hang(Exception):
+    """Sleep, then close the connection without an answer (optionally after executing)."""
+
+
+class FakeExchangeBook:
+    def __init__(self, price_of: Callable[[str], float], *, krw: float = 1_000_000, access_key: str = "test-access",
+                 secret_key: str = "test-secret-key-0123456789abcdefghijklmn", hang_seconds: float = 1.0):
+        self.price_of = price_of
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.hang_seconds = hang_seconds
+        self.krw = float(krw)
+        self.coins: dict[str, list[float]] = {}  # currency -> [balance, avg_buy_price]
+        self.orders: dict[str, dict] = {}  # identifier -> order
+        self.faults: dict[str, list[str]] = {}
+        self.rejected_duplicates = 0  # orders refused for reusing an identifier
+        self.auth_failures: list[str] = []
+        self.requests: list[str] = []
+        self._nonces: set[str] = set()
+        self.lock = threading.RLock()
+
+    def fault(self, route: str, *names: str) -> None:
+        with self.lock:
+            self.faults.setdefault(route, []).extend(names)
+
+    def holdings(self) -> dict[str, float]:
+        """Market -> coins held (balance), for comparing with the bot's positions."""
+        with self.lock:
+            return {f"KRW-{c}": b for c, (b, _) in self.coins.items() if b > 0}
+
+    # -- the HTTP side ---------------------------------------------------------------------------
+    def handle(self, method: str, path: str, raw_query: str, body: bytes, headers) -> tuple[int, object, dict]:
+        route = f"{method} {path}"
+        with self.lock:
+            self.requests.append(route)
+            fault = self.faults.get(route, []).pop(0) if self.faults.get(route) else None
+        params = json.loads(body or b"{}") if method == "POST" else _parse(raw_query)
+        signed = query_string(params) if method == "POST" else raw_query
+        problem = self._check_jwt(headers.get("Authorization", ""), signed)
+        if problem:
+            self.auth_failures.append(problem)
+            return 401, {"error": {"name": problem, "message": "JWT check failed"}}, {}
+        if fault == "timeout_before":
+            raise Hang(self.hang_seconds)
+        if fault == "429":
+            return 429, {"error": {"name": "too_many_requests", "message": "injected"}}, {"Retry-After": "0"}
+        if fault == "500":
+            return 500, {"error": {"name": "server_error", "message": "injected"}}, {}
+        if route == "GET /v1/accounts":
+            status, answer = 200, self._accounts()
+        elif route == "POST /v1/orders":
+            status, answer = self._place(params, partial=fault == "partial")
+        elif route == "GET /v1/order":
+            status, answer = self._lookup(params)
+        elif route == "DELETE /v1/order":
+            status, answer = self._lookup(params)
+        else:
+            return 404, {"error": {"name": "not_found", "message": path}}, {}
+        if fault in ("timeout_after", "drop_after"):
+            raise Hang(self.hang_seconds if fault == "timeout_after" else 0.0)
+        if fault == "500_after":
+            return 500, {"error": {"name": "server_error", "message": "injected after executing"}}, {}
+        if fault == "malformed":
+            return 200, b"{\"uuid\": \"broken", {}
+        group = "order" if route == "POST /v1/orders" else "default"
+        return status, answer, {"Remaining-Req": f"group={group}; min=900; sec=7"}
+
+    def _check_jwt(self, header: str, signed: str) -> str | None:
+        if not header.startswith("Bearer "):
+            return "jwt_verification"
+        try:
+            payload = jwt.decode(header[7:], self.secret_key, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            return "jwt_verification"
+        if payload.get("access_key") != self.access_key:
+            return "invalid_access_key"
+        nonce = payload.get("nonce")
+        with self.lock:
+            if not nonce or nonce in self._nonces:
+                return "nonce_used"
+            self._nonces.add(nonce)
+        if signed:
+            if payload.get("query_hash_alg") != "SHA512" or \
+                    payload.get("query_hash") != hashlib.sha512(signed.encode()).hexdigest():
+                return "invalid_query_payload"
+        elif "query_hash" in payload:
+            return "invalid_query_payload"
+        return None
+
+    # -- the books -------------------------------------------------------------------------------
+    def _accounts(self) -> list[dict]:
+        with self.lock:
+            rows = [{"currency": "KRW", "balance": f"{self.krw:.4f}", "locked": "0", "avg_buy_price": "0",
+                     "avg_buy_price_modified": False, "unit_currency": "KRW"}]
+            for currency, (balance, avg) in sorted(self.coins.items()):
+                if balance > 0:
+                    rows.append({"currency": currency, "balance": f"{balance:.8f}", "locked": "0",
+                                 "avg_buy_price": f"{avg:.4f}", "avg_buy_price_modified": False,
+                                 "unit_currency": "KRW"})
+            return rows
+
+    def _place(self, params: dict, partial: bool) -> tuple[int, dict]:
+        market, side, ord_type = params.get("market", ""), params.get("side"), params.get("ord_type")
+        identifier = params.get("identifier")
+        currency = market.split("-")[-1]
+        with self.lock:
+            if identifier in self.orders:
+                self.rejected_duplicates += 1
+                return 400, {"error": {"name": "create_order_error", "message": "identifier already used"}}
+            price = float(self.price_of(market))
+            share = 0.6 if partial else 1.0
+            if side == "bid" and ord_type == "price":
+                amount = float(params["price"])
+                if amount < 5000:
+                    return 400, {"error": {"name": "under_min_total_bid", "message": "minimum 5000 KRW"}}
+                if amount * (1 + FEE) > self.krw + 1e-9:
+                    return 400, {"error": {"name": "insufficient_funds_bid", "message": "not enough KRW"}}
+                funds = amount * share
+                volume = funds / price
+                self.krw -= funds * (1 + FEE)
+                held = self.coins.setdefault(currency, [0.0, 0.0])
+                held[1] = (held[0] * held[1] + funds) / (held[0] + volume)
+                held[0] += volume
+                state = "cancel"  # Upbit's filled market buys usually end so: judge by executed volume
+                requested = {"price": params["price"], "volume": None}
+            elif side == "ask" and ord_type == "market":
+                requested_volume = float(params["volume"])
+                held = self.coins.get(currency, [0.0, 0.0])
+                if requested_volume > held[0] + 1e-12:
+                    return 400, {"error": {"name": "insufficient_funds_ask", "message": "not enough coins"}}
+                if requested_volume * price < 5000:
+                    return 400, {"error": {"name": "under_min_total_ask", "message": "minimum 5000 KRW"}}
+                volume = requested_volume * share
+                funds = volume * price
+                held[0] -= volume
+                self.krw += funds * (1 - FEE)
+                state = "cancel" if partial else "done"
+                requested = {"price": None, "volume": params["volume"]}
+            else:
+                return 400, {"error": {"name": "invalid_parameter", "message": "unsupported order"}}
+            now = datetime.now(timezone.utc).isoformat()
+            order = {"uuid": str(uuidlib.uuid4()), "side": side, "ord_type": ord_type, **requested,
+                     "state": state, "market": market, "created_at": now, "identifier": identifier,
+                     "executed_volume": f"{volume:.8f}", "paid_fee": f"{funds * FEE:.8f}", "trades_count": 1,
+                     "remaining_volume": "0", "trades": [{"market": market, "uuid": str(uuidlib.uuid4()),
+                                                          "price": f"{price}", "volume": f"{volume:.8f}",
+                                                          "funds": f"{funds:.8f}", "side": side, "created_at": now}]}
+            self.orders[identifier] = order
+            return 201, {**{k: v for k, v in order.items() if k != "trades"}, "state": "wait",
+                         "executed_volume": "0", "trades_count": 0}
+
+    def _lookup(self, params: dict) -> tuple[int, dict]:
+        with self.lock:
+            order = self.orders.get(params.get("identifier")) or next(
+                (o for o in self.orders.values() if o["uuid"] == params.get("uuid")), None)
+        if order is None:
+            return 404, {"error": {"name": "order_not_found", "message": "order not found"}}
+        return 200, order
+
+
+def _parse(raw: str) -> dict:
+    out = {}
+    for pair in filter(None, raw.split("&")):
+        key, _, value = pair.partition("=")
+        out[key] = value
+    return out
