@@ -122,15 +122,15 @@ def _risk_overrides(items: list[str] | None):
 def cmd_run(args, settings: Settings) -> int:
     from models.manager import MultiCoinModelManager
 
-    if settings.is_live:
-        raise UsageError("AUTOTRADER_MODE=live: live trading on Upbit is not built yet; unset it to paper-trade")
+    if settings.is_live and args.replay is not None:
+        raise UsageError("--replay is paper trading on history; unset AUTOTRADER_MODE=live to replay")
     if args.speed < 0:
         raise UsageError(f"--speed: expected candles per second >= 0 (0 = as fast as possible), got {args.speed}")
     markets = _markets(args.markets, settings)
     manager = MultiCoinModelManager(Path(args.model_dir) if args.model_dir else settings.model_dir, markets)
     defaults = _risk_overrides(args.set)
     if args.replay is None:
-        return _run_live_paper(settings, markets, manager, defaults, args)
+        return _run_agent(settings, markets, manager, defaults, args)
     data = _existing_dir(Path(args.replay), "--replay")
     if settings.telegram_bot_token:
         result = _run_replay_telegram(settings, data, markets, manager, defaults, args)
@@ -165,23 +165,24 @@ def _run_replay_telegram(settings, data, markets, manager, defaults, args):
         db.dispose()
 
 
-def _run_live_paper(settings, markets, manager, defaults, args) -> int:
+def _run_agent(settings, markets, manager, defaults, args) -> int:
     from dataclasses import replace
 
-    from bot.runner import paper_agent, run_with_telegram
+    from bot.agents import trading_agent
+    from bot.runner import run_with_telegram
     from core.storage.database import open_database
 
     if args.db:
         raise UsageError("--db is for replays; the agent uses DATABASE_URL")
     db = open_database(settings.database_url)
     try:
-        agent = paper_agent(replace(settings, markets=markets), db, manager, defaults, args.slippage)
+        agent = trading_agent(replace(settings, markets=markets), db, manager, defaults, args.slippage)
         if not settings.telegram_bot_token:
             from bot.console_run import run_console
 
             run_console(settings, agent)
             return 0
-        print(f"autotrader: paper trading {', '.join(markets)} on {settings.upbit_api_url} candles, Telegram bot "
+        print(f"autotrader: {settings.mode} trading {', '.join(markets)} on {settings.upbit_api_url} candles, Telegram bot "
               f"running; Ctrl-C or SIGTERM stops.", flush=True)
         run_with_telegram(settings, agent)
     finally:

@@ -32,11 +32,11 @@ def run_console(settings: Settings, agent: Agent, stdin: TextIO = sys.stdin, out
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append("SIGTERM"))
     now = datetime.now(timezone.utc)
     interval = settings.cycle_seconds or settings.interval_seconds
-    next_cycle = now.timestamp() + 1 if settings.cycle_seconds else first_run(now, interval).timestamp()
+    next_cycle = now.timestamp() + min(1.0, settings.cycle_seconds) if settings.cycle_seconds else first_run(now, interval).timestamp()
     next_shock = now.timestamp() + SHOCK_POLL_SECONDS
     guard, tickers = PriceShockGuard(), UpbitQuotationClient(settings.upbit_api_url)
     agent.next_cycle_at = datetime.fromtimestamp(next_cycle, timezone.utc)
-    chat.print(f"autotrader: paper trading {', '.join(agent.markets)} on {settings.upbit_api_url} candles; first cycle "
+    chat.print(f"autotrader: {agent.mode} trading {', '.join(agent.markets)} on {settings.upbit_api_url} candles; first cycle "
                f"at {agent.next_cycle_at:%H:%M:%S} UTC. Type /help; Ctrl-C stops.")
     enqueue_now(agent.db, Event("system", f"autotrader started: {agent.mode} mode, {', '.join(agent.markets)}", now))
     chat.listen(stdin)

@@ -20,16 +20,10 @@ from bot.telegram_bot import BotRuntime, build_application, menu
 from core.agent import Agent
 from core.commands import CommandService
 from core.events import Event
-from core.live import LiveFeed
 from core.replay import Replay
 from core.settings import Settings
-from core.sources import UpbitCandleSource
-from core.storage.journal import Journal, last_candle_times, load_books
 from core.storage.outbox import enqueue_now
-from core.trading.cycle import TradingCycle
-from core.trading.paper import PaperExchange
 from core.trading.shock import PriceShockGuard, sell_on_shock
-from core.trading.types import RiskSettings
 from core.upbit.errors import UpbitError
 from core.upbit.quotation import UpbitQuotationClient
 
@@ -38,21 +32,6 @@ log = logging.getLogger(__name__)
 CLOSE_DELAY_SECONDS = 5.0  # Upbit needs a moment to close the candle
 ALERT_POLL_SECONDS = 1.0
 SHOCK_POLL_SECONDS = 30.0  # the price-shock guard reads the tickers of held markets this often
-
-
-def paper_agent(settings: Settings, db, manager, defaults: RiskSettings = RiskSettings(), slippage: float = 0.0005) -> Agent:
-    """The paper account on live Upbit candles, its books rebuilt from the stored fills."""
-    exchange = PaperExchange(settings.paper_start_krw, slippage)
-    portfolio = load_books(db, settings.paper_start_krw, exchange)
-    source = UpbitCandleSource(UpbitQuotationClient(settings.upbit_api_url), settings.candle_interval,
-                               settings.interval_seconds)
-    holder: list[Agent] = []
-    feed = LiveFeed(source, manager, lambda: holder[0].markets, settings.interval_seconds, last_candle_times(db))
-    cycle = TradingCycle(feed, exchange, portfolio, lambda: defaults, recorder=Journal(db))
-    agent = Agent(mode="paper", markets=settings.markets, interval=settings.candle_interval, cycle=cycle, db=db,
-                  defaults=defaults, manager=manager)
-    holder.append(agent)
-    return agent
 
 
 def first_run(now: datetime, interval_seconds: float, delay: float = CLOSE_DELAY_SECONDS) -> datetime:

@@ -127,8 +127,11 @@ class Reconciler:
                 continue  # dust the bot never owned and could not sell
             self._adopt(market, held - ours, price, portfolio, now)
         if abs(balances.krw - portfolio.cash_krw) > CASH_TOLERANCE_KRW:
-            text = (f"KRW on the account is {_krw(balances.krw)}, the books said {_krw(portfolio.cash_krw)} "
-                    f"(deposit, withdrawal or a trade outside the bot): the account's figure is adopted.")
+            if portfolio.cash_krw == 0 and not portfolio.trades and not portfolio.positions:
+                text = f"KRW on the account: {_krw(balances.krw)} (first reconciliation)."
+            else:
+                text = (f"KRW on the account is {_krw(balances.krw)}, the books said {_krw(portfolio.cash_krw)} "
+                        f"(deposit, withdrawal or a trade outside the bot): the account's figure is adopted.")
             with self.db.begin() as conn:
                 enqueue(conn, Event("account", text, now))
             portfolio.cash_krw = balances.krw

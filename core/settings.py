@@ -45,6 +45,8 @@ class Settings:
     candle_interval: str = "1h"
     cycle_seconds: float | None = None
     daily_summary_utc: str | None = "00:05"  # HH:MM UTC for the daily summary alert; None = off
+    max_order_krw: float = 0.0  # hard cap per buy order (0 = none; live mode needs one)
+    max_daily_krw: float = 0.0  # hard cap on KRW spent on buys per UTC day (0 = none; live mode needs one)
     telegram_bot_token: str | None = field(default=None, repr=False)
     upbit_access_key: str | None = field(default=None, repr=False)
     upbit_secret_key: str | None = field(default=None, repr=False)
@@ -56,6 +58,12 @@ class Settings:
     @property
     def is_live(self) -> bool:
         return self.mode == "live"
+
+    @property
+    def order_limits(self):
+        from core.trading.types import OrderLimits
+
+        return OrderLimits(self.max_order_krw, self.max_daily_krw)
 
 
 def parse_market(text: str) -> str:
@@ -155,6 +163,18 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
             raise SettingsError(f"DAILY_SUMMARY_UTC: expected HH:MM in UTC such as 00:05, or off; got {text!r}")
         else:
             kwargs["daily_summary_utc"] = text
-    if mode == "live" and not (kwargs["upbit_access_key"] and kwargs["upbit_secret_key"]):
-        raise SettingsError("AUTOTRADER_MODE=live needs UPBIT_ACCESS_KEY and UPBIT_SECRET_KEY")
+    for variable, key in (("MAX_ORDER_KRW", "max_order_krw"), ("MAX_DAILY_KRW", "max_daily_krw")):
+        if (text := get(variable)) is not None:
+            try:
+                kwargs[key] = float(text.replace("_", "").replace(",", ""))
+            except ValueError:
+                raise SettingsError(f"{variable}: expected an amount of KRW such as 100000, got {text!r}") from None
+            if kwargs[key] < 0 or (0 < kwargs[key] < 5_000):
+                raise SettingsError(f"{variable}: must be 0 (no limit) or at least 5000 (Upbit's minimum order)")
+    if mode == "live":
+        if not (kwargs["upbit_access_key"] and kwargs["upbit_secret_key"]):
+            raise SettingsError("AUTOTRADER_MODE=live needs UPBIT_ACCESS_KEY and UPBIT_SECRET_KEY")
+        if not (kwargs.get("max_order_krw") and kwargs.get("max_daily_krw")):
+            raise SettingsError("AUTOTRADER_MODE=live needs MAX_ORDER_KRW and MAX_DAILY_KRW (KRW per buy order and "
+                                "per day): decide what the bot may spend before it trades real money")
     return Settings(**kwargs)

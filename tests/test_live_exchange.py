@@ -13,7 +13,6 @@ from core.storage.database import open_database
 from core.storage.journal import Journal, load_books
 from core.storage.schema import fills, orders, outbox, positions
 from core.trading.cycle import TradingCycle
-from core.trading.portfolio import Portfolio
 from core.trading.types import OrderLimits, RiskSettings
 from core.trading.upbit_exchange import UpbitExchange
 from core.upbit.errors import UpbitAuthError, UpbitOrderNotFoundError

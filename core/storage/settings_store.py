@@ -15,6 +15,7 @@ from core.trading.types import RiskSettings
 log = logging.getLogger(__name__)
 
 MARKETS_KEY = "markets"
+PRINCIPAL_KEY = "live_principal_krw"  # the account's value when live trading first started
 
 
 def _text(value) -> str:
@@ -29,7 +30,7 @@ def load_risk_settings(engine: Engine, defaults: RiskSettings = RiskSettings()) 
         rows = {r.name: r.value for r in conn.execute(select(settings_table))}
     risk = defaults
     for name, value in rows.items():
-        if name == MARKETS_KEY:
+        if name in (MARKETS_KEY, PRINCIPAL_KEY):
             continue
         if name == "paused":
             risk = replace(risk, paused=value == "true")
@@ -70,3 +71,16 @@ def load_markets(engine: Engine) -> tuple[str, ...] | None:
 def save_markets(conn: Connection, markets: tuple[str, ...], at: datetime) -> None:
     conn.execute(delete(settings_table).where(settings_table.c.name == MARKETS_KEY))
     conn.execute(settings_table.insert().values(name=MARKETS_KEY, value=",".join(markets), updated_at=to_db_time(at)))
+
+
+def load_principal(engine: Engine) -> float | None:
+    with engine.connect() as conn:
+        value = conn.execute(select(settings_table.c.value).where(settings_table.c.name == PRINCIPAL_KEY)).scalar()
+    return float(value) if value is not None else None
+
+
+def save_principal(engine: Engine, principal_krw: float, at: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(settings_table).where(settings_table.c.name == PRINCIPAL_KEY))
+        conn.execute(settings_table.insert().values(name=PRINCIPAL_KEY, value=repr(float(principal_krw)),
+                                                    updated_at=to_db_time(at)))

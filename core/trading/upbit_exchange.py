@@ -9,6 +9,7 @@ end in state `cancel`, and a partly filled one is booked for what executed.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -16,7 +17,6 @@ from typing import Callable
 
 from core.trading.types import Fill
 from core.upbit.errors import (
-    UpbitError,
     UpbitNetworkError,
     UpbitOrderCancelledError,
     UpbitOrderNotFoundError,
@@ -82,6 +82,7 @@ class UpbitExchange:
                                 price=str(int(amount_krw))), at)
 
     def sell_market(self, market: str, volume: float, identifier: str, price_krw: float, at: datetime) -> Fill:
+        volume = math.floor(volume * 1e8 + 1e-6) / 1e8  # 8 decimals, never more than held
         return self._place(dict(market=market, side="ask", ord_type="market", identifier=identifier,
                                 volume=f"{volume:.8f}".rstrip("0").rstrip(".")), at)
 

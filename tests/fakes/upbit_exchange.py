@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import uuid as uuidlib
 from datetime import datetime, timezone
 from typing import Callable
@@ -36,11 +37,13 @@ class Hang(Exception):
 
 class FakeExchangeBook:
     def __init__(self, price_of: Callable[[str], float], *, krw: float = 1_000_000, access_key: str = "test-access",
-                 secret_key: str = "test-secret-key-0123456789abcdefghijklmn", hang_seconds: float = 1.0):
+                 secret_key: str = "test-secret-key-0123456789abcdefghijklmn", hang_seconds: float = 1.0,
+                 order_latency: float = 0.0):
         self.price_of = price_of
         self.access_key = access_key
         self.secret_key = secret_key
         self.hang_seconds = hang_seconds
+        self.order_latency = order_latency  # seconds an order takes to arrive at the matching engine
         self.krw = float(krw)
         self.coins: dict[str, list[float]] = {}  # currency -> [balance, avg_buy_price]
         self.orders: dict[str, dict] = {}  # identifier -> order
@@ -81,6 +84,7 @@ class FakeExchangeBook:
         if route == "GET /v1/accounts":
             status, answer = 200, self._accounts()
         elif route == "POST /v1/orders":
+            time.sleep(self.order_latency)
             status, answer = self._place(params, partial=fault == "partial")
         elif route == "GET /v1/order":
             status, answer = self._lookup(params)
@@ -148,7 +152,7 @@ class FakeExchangeBook:
                 if amount * (1 + FEE) > self.krw + 1e-9:
                     return 400, {"error": {"name": "insufficient_funds_bid", "message": "not enough KRW"}}
                 funds = amount * share
-                volume = funds / price
+                volume = round(funds / price, 8)  # Upbit's volumes have 8 decimals
                 self.krw -= funds * (1 + FEE)
                 held = self.coins.setdefault(currency, [0.0, 0.0])
                 held[1] = (held[0] * held[1] + funds) / (held[0] + volume)
@@ -162,7 +166,7 @@ class FakeExchangeBook:
                     return 400, {"error": {"name": "insufficient_funds_ask", "message": "not enough coins"}}
                 if requested_volume * price < 5000:
                     return 400, {"error": {"name": "under_min_total_ask", "message": "minimum 5000 KRW"}}
-                volume = requested_volume * share
+                volume = round(requested_volume * share, 8)
                 funds = volume * price
                 held[0] -= volume
                 self.krw += funds * (1 - FEE)

@@ -1,0 +1,67 @@
+"""Assembling the running agent: paper (the default) or live trading on Upbit, one code path after that.
+
+Both take candles from Upbit's quotation API, store every order before sending it, and reconcile the
+books with their exchange at start and before every cycle: the paper wallet for paper trading, the
+real account for live trading. Live mode also takes the operator's hard limits on buying.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from core.agent import Agent
+from core.events import Event
+from core.live import LiveFeed
+from core.reconcile import Reconciler
+from core.settings import Settings
+from core.sources import UpbitCandleSource
+from core.storage.journal import Journal, last_candle_times, load_books
+from core.storage.outbox import enqueue_now
+from core.storage.settings_store import load_principal, save_principal
+from core.trading.cycle import TradingCycle
+from core.trading.paper import PaperExchange
+from core.trading.types import RiskSettings
+from core.trading.upbit_exchange import UpbitExchange
+from core.upbit.exchange_api import UpbitExchangeAPI
+from core.upbit.quotation import UpbitQuotationClient
+
+log = logging.getLogger(__name__)
+
+
+def live_warning(settings: Settings) -> str:
+    return (f"LIVE TRADING: real orders with real money on {settings.upbit_api_url}. Limits: "
+            f"{settings.max_order_krw:,.0f} KRW per buy order, {settings.max_daily_krw:,.0f} KRW of buys per UTC day. "
+            f"/pause stops buying; /sellall sells every position.")
+
+
+def trading_agent(settings: Settings, db, manager, defaults: RiskSettings = RiskSettings(),
+                  slippage: float = 0.0005) -> Agent:
+    """The agent on live Upbit candles; its books rebuilt from the stored fills and reconciled."""
+    now = datetime.now(timezone.utc)
+    if settings.is_live:
+        exchange = UpbitExchange(UpbitExchangeAPI(settings.upbit_api_url, settings.upbit_access_key,
+                                                  settings.upbit_secret_key))
+        portfolio = load_books(db, 0.0)  # cash comes from the account at the first reconciliation
+    else:
+        exchange = PaperExchange(settings.paper_start_krw, slippage)
+        portfolio = load_books(db, settings.paper_start_krw, exchange)
+    source = UpbitCandleSource(UpbitQuotationClient(settings.upbit_api_url), settings.candle_interval,
+                               settings.interval_seconds)
+    holder: list[Agent] = []
+    watched = lambda: holder[0].markets  # noqa: E731 - the agent's markets change by command
+    feed = LiveFeed(source, manager, watched, settings.interval_seconds, last_candle_times(db))
+    cycle = TradingCycle(feed, exchange, portfolio, lambda: defaults, recorder=Journal(db),
+                         limits=settings.order_limits, reconciler=Reconciler(db, exchange, watched))
+    agent = Agent(mode=settings.mode, markets=settings.markets, interval=settings.candle_interval, cycle=cycle, db=db,
+                  defaults=defaults, manager=manager)
+    holder.append(agent)
+    cycle.reconcile(now)  # orders a crash left open are settled before anything else happens
+    if settings.is_live:
+        principal = load_principal(db)
+        if principal is None:
+            principal = portfolio.equity(cycle.prices) or portfolio.cash_krw
+            save_principal(db, principal, now)
+        portfolio.principal_krw = principal
+        log.warning(live_warning(settings))
+        enqueue_now(db, Event("system", live_warning(settings), now))
+    return agent

@@ -1,0 +1,145 @@
+"""SIGKILL at random points of the real `autotrader run` in live mode against a local fake Upbit:
+after every kill the database and the exchange's books agree (nothing sent twice, nothing executed
+that the database does not know of, no fill lost or invented), and a restart settles what was open."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, select
+
+from core.candles import load_candle_csv
+from core.storage.schema import fills, orders, positions
+from tests.conftest import DATA
+from tests.fakes.upbit_exchange import FakeExchangeBook
+from tests.fakes.upbit_server import FakeUpbit
+from tests.test_telegram_e2e import autotrader
+
+KILLS = 20
+TIME_BOUND_SECONDS = 240
+MARKETS = ("KRW-BTC", "KRW-ETH")
+EAGER = ["--set", "buy_threshold=0.05", "--set", "sell_threshold=0.05", "--set", "cooldown_hours=0",
+         "--set", "stop_loss=0.004", "--set", "take_profit=0.004", "--set", "max_consecutive_losses=1000",
+         "--set", "daily_loss_limit=0.9"]  # trade often, so that kills land between sending and storing
+
+
+class Market:
+    """Candles that advance one hour every `step` seconds, and prices that follow them."""
+
+    def __init__(self, step: float = 0.35):
+        self.series = {m: load_candle_csv(DATA / "upbit-1h" / f"{m}_1h.csv") for m in MARKETS}
+        self.book = FakeExchangeBook(self.price, krw=2_000_000, order_latency=0.1)
+        self.server = FakeUpbit(self.series, now=self.series["KRW-BTC"].index[300], exchange=self.book)
+        self.step = step
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._advance, daemon=True)
+
+    def price(self, market: str) -> float:
+        frame = self.series[market]
+        return float(frame[frame.index <= self.server.now]["close"].iloc[-1])
+
+    def _advance(self) -> None:
+        while not self._stop.wait(self.step):
+            self.server.now += pd.Timedelta(hours=1)
+
+    def __enter__(self) -> "Market":
+        self.server.__enter__()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self.server.__exit__(*exc)
+
+
+def check(db_url: str, book: FakeExchangeBook, strict: bool) -> dict:
+    """The invariants that hold whenever no process runs; `strict`: nothing left to settle either."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = {r.identifier: r for r in conn.execute(select(orders))}
+            fill_rows = conn.execute(select(fills)).all()
+            stored_positions = {r.market: float(r.volume) for r in conn.execute(select(positions))}
+    finally:
+        engine.dispose()
+    with book.lock:
+        exchange_orders = {i: dict(o) for i, o in book.orders.items()}
+        holdings = {m: v for m, v in book.holdings().items() if v > 1e-12}
+    assert book.rejected_duplicates == 0 and book.auth_failures == []
+    assert set(exchange_orders) <= set(rows), "an order reached the exchange that the database never stored"
+    filled = {}
+    for fill in fill_rows:
+        assert fill.order_identifier not in filled, "two fills for one order"
+        filled[fill.order_identifier] = float(fill.volume)
+    for identifier, volume in filled.items():
+        if identifier.startswith("external-"):
+            continue
+        assert float(exchange_orders[identifier]["executed_volume"]) == pytest.approx(volume, rel=1e-9)
+    open_rows = [r for r in rows.values() if r.state in ("pending", "unknown")]
+    expected = dict(stored_positions)  # what the books will hold once the open orders are settled
+    for row in open_rows:
+        executed = float(exchange_orders.get(row.identifier, {}).get("executed_volume", 0))
+        sign = 1 if row.side == "bid" else -1
+        expected[row.market] = expected.get(row.market, 0.0) + sign * executed
+        if strict:
+            assert row.identifier not in exchange_orders, f"order {row.identifier} executed but was never settled"
+    expected = {m: v for m, v in expected.items() if v > 1e-12}
+    assert expected.keys() == holdings.keys()
+    for market, volume in holdings.items():
+        assert expected[market] == pytest.approx(volume, rel=1e-9)
+    return {"orders": len(exchange_orders), "open": len(open_rows)}
+
+
+def start(market: Market, db_url: str, log: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETS", "TELEGRAM_", "AUTOTRADER_", "MAX_"))}
+    env.update({"AUTOTRADER_MODE": "live", "UPBIT_ACCESS_KEY": market.book.access_key,
+                "UPBIT_SECRET_KEY": market.book.secret_key, "UPBIT_API_URL": market.server.url,
+                "DATABASE_URL": db_url, "CYCLE_SECONDS": "0.3", "MARKETS": ",".join(MARKETS),
+                "MAX_ORDER_KRW": "300000", "MAX_DAILY_KRW": "1000000000", "DAILY_SUMMARY_UTC": "off"})
+    return subprocess.Popen([autotrader(), "run", *EAGER], env=env, cwd=log.parent, stdin=subprocess.DEVNULL,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def wait_started(process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while "live trading KRW-BTC" not in log.read_text():
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+
+
+def test_sigkill_at_random_points_loses_nothing_and_sends_nothing_twice(db_url, tmp_path):
+    rng = random.Random(20261124)
+    began = time.monotonic()
+    with Market() as market:
+        kills, caught_mid_order = 0, 0
+        while kills < KILLS:
+            assert time.monotonic() - began < TIME_BOUND_SECONDS, f"only {kills} kills in time"
+            log = tmp_path / f"run{kills}.log"
+            process = start(market, db_url, log)
+            wait_started(process, log)
+            time.sleep(rng.uniform(0.2, 2.5))
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+            kills += 1
+            time.sleep(0.3)  # an order the process sent just before dying may still be arriving
+            caught_mid_order += check(db_url, market.book, strict=False)["open"] > 0
+        assert len(market.book.orders) >= 10, "too few orders were placed for the kills to mean much"
+        log = tmp_path / "final.log"
+        final = start(market, db_url, log)  # a last restart settles everything, then stops cleanly
+        wait_started(final, log)
+        time.sleep(2.0)
+        final.send_signal(signal.SIGTERM)
+        assert final.wait(timeout=60) == 0, log.read_text()
+        figures = check(db_url, market.book, strict=True)
+    print(f"{kills} kills, {caught_mid_order} with an order left open, {figures['orders']} orders on the exchange")
+    text = log.read_text()
+    assert "LIVE TRADING" in text and market.book.secret_key not in text
+    assert figures["orders"] >= 10
