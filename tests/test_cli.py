@@ -77,3 +77,19 @@ def test_settings_are_validated_with_the_variable_named(tmp_path):
     settings = load_settings({}, env_file=env_file)
     assert settings.markets == ("KRW-BTC", "KRW-ETH")
     assert "SECRET" not in repr(settings)
+
+
+def test_live_mode_needs_keys_and_limits_and_never_shows_the_keys():
+    keys = {"AUTOTRADER_MODE": "live", "UPBIT_ACCESS_KEY": "ACCESS-abc", "UPBIT_SECRET_KEY": "SECRET-xyz"}
+    with pytest.raises(SettingsError, match="needs MAX_ORDER_KRW and MAX_DAILY_KRW"):
+        load_settings(keys, env_file=None)
+    with pytest.raises(SettingsError, match="MAX_ORDER_KRW: must be 0"):
+        load_settings({**keys, "MAX_ORDER_KRW": "100", "MAX_DAILY_KRW": "50000"}, env_file=None)
+    settings = load_settings({**keys, "MAX_ORDER_KRW": "100_000", "MAX_DAILY_KRW": "500000"}, env_file=None)
+    assert settings.is_live and settings.order_limits.max_order_krw == 100_000
+    assert "ACCESS-abc" not in repr(settings) and "SECRET-xyz" not in repr(settings)
+    refused = run_cli("run", env={**keys})
+    assert refused.returncode == 2 and "MAX_ORDER_KRW" in refused.stderr
+    assert "SECRET-xyz" not in refused.stderr + refused.stdout
+    replay = run_cli("run", "--replay", env={**keys, "MAX_ORDER_KRW": "100000", "MAX_DAILY_KRW": "500000"})
+    assert replay.returncode == 2 and "--replay is paper trading" in replay.stderr
