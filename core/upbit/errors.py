@@ -74,6 +74,22 @@ _BY_NAME = {
 }
 
 
+def error_from_http(response) -> UpbitError:
+    """The typed error for a failed HTTP answer (a requests.Response): Upbit's error name and message
+    from its JSON body when there is one, and Retry-After for rate limits."""
+    name = message = None
+    try:
+        body = response.json().get("error", {})
+        name, message = body.get("name"), body.get("message")
+    except (ValueError, AttributeError):
+        pass
+    try:
+        retry_after = float(response.headers.get("Retry-After") or 1)
+    except ValueError:
+        retry_after = 1.0
+    return error_for_response(response.status_code, name, message, retry_after)
+
+
 def error_for_response(status: int, name: str | None, message: str | None, retry_after: float = 1.0) -> UpbitError:
     text = f"Upbit HTTP {status}" + (f" {name}" if name else "") + (f": {message}" if message else "")
     if status in (418, 429):

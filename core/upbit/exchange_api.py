@@ -23,7 +23,7 @@ from core.upbit.errors import (
     UpbitRateLimitError,
     UpbitServerError,
     UpbitTimeoutError,
-    error_for_response,
+    error_from_http,
 )
 from core.upbit.ratelimit import EXCHANGE_LIMITS, RateLimiter
 
@@ -120,18 +120,8 @@ class UpbitExchangeAPI:
             except ValueError:
                 raise UpbitServerError(f"Upbit {method} {path} answered {response.status_code} with malformed JSON",
                                        status=response.status_code) from None
-        name = message = None
-        try:
-            body = response.json().get("error", {})
-            name, message = body.get("name"), body.get("message")
-        except (ValueError, AttributeError):
-            pass
-        try:
-            retry_after = float(response.headers.get("Retry-After") or 1)
-        except ValueError:
-            retry_after = 1.0
-        error = error_for_response(response.status_code, name, message, retry_after)
+        error = error_from_http(response)
         if isinstance(error, UpbitRateLimitError):
-            delay = self.limiter.rejected(group, retry_after)
+            delay = self.limiter.rejected(group, error.retry_after)
             log.warning("%s; %s requests wait %.1f s", error, group, delay)
         raise error

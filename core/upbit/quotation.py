@@ -17,7 +17,7 @@ import requests
 
 from core.candles import candles_from_records
 from core.settings import INTERVAL_SECONDS
-from core.upbit.errors import UpbitNetworkError, UpbitRateLimitError, UpbitServerError, UpbitTimeoutError, error_for_response
+from core.upbit.errors import UpbitNetworkError, UpbitRateLimitError, UpbitServerError, UpbitTimeoutError, error_from_http
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +77,7 @@ class UpbitQuotationClient:
 
     @staticmethod
     def _error(response: requests.Response):
-        name = message = None
-        try:
-            body = response.json().get("error", {})
-            name, message = body.get("name"), body.get("message")
-        except (ValueError, AttributeError):
-            pass
-        retry_after = float(response.headers.get("Retry-After", "1") or 1)
-        return error_for_response(response.status_code, name, message, retry_after)
+        return error_from_http(response)
 
     def candles_page(self, market: str, interval: str, to: datetime | None = None,
                      count: int = MAX_CANDLES_PER_REQUEST) -> pd.DataFrame:
