@@ -14,7 +14,7 @@ from core.events import Event
 from core.live import LiveFeed
 from core.reconcile import Reconciler
 from core.settings import Settings
-from core.sources import UpbitCandleSource
+from core.sources import CandleSource, UpbitCandleSource
 from core.storage.journal import Journal, last_candle_times, load_books
 from core.storage.outbox import enqueue_now
 from core.storage.settings_store import load_principal, save_principal
@@ -35,8 +35,8 @@ def live_warning(settings: Settings) -> str:
 
 
 def trading_agent(settings: Settings, db, manager, defaults: RiskSettings = RiskSettings(),
-                  slippage: float = 0.0005) -> Agent:
-    """The agent on live Upbit candles; its books rebuilt from the stored fills and reconciled."""
+                  slippage: float = 0.0005, source: CandleSource | None = None) -> Agent:
+    """The agent on live Upbit candles (or `source`'s); its books rebuilt from the stored fills and reconciled."""
     now = datetime.now(timezone.utc)
     if settings.is_live:
         exchange = UpbitExchange(UpbitExchangeAPI(settings.upbit_api_url, settings.upbit_access_key,
@@ -45,8 +45,8 @@ def trading_agent(settings: Settings, db, manager, defaults: RiskSettings = Risk
     else:
         exchange = PaperExchange(settings.paper_start_krw, slippage)
         portfolio = load_books(db, settings.paper_start_krw, exchange)
-    source = UpbitCandleSource(UpbitQuotationClient(settings.upbit_api_url), settings.candle_interval,
-                               settings.interval_seconds)
+    source = source or UpbitCandleSource(UpbitQuotationClient(settings.upbit_api_url), settings.candle_interval,
+                                         settings.interval_seconds)
     holder: list[Agent] = []
     watched = lambda: holder[0].markets  # noqa: E731 - the agent's markets change by command
     feed = LiveFeed(source, manager, watched, settings.interval_seconds, last_candle_times(db))

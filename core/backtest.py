@@ -66,7 +66,6 @@ def prepare(data_dir: Path, markets: Sequence[str], manager, interval: str, inte
             start: pd.Timestamp | None = None, end: pd.Timestamp | None = None):
     """Candles, their precomputed signal feed and the clock ticks of a simulation over `data_dir`."""
     source = CsvReplaySource(data_dir, markets, interval, interval_seconds)
-    feed = PrecomputedFeed(source.series, manager, interval_seconds)
     ticks = source.timeline()
     if start is not None:
         ticks = ticks[ticks >= start]
@@ -74,6 +73,7 @@ def prepare(data_dir: Path, markets: Sequence[str], manager, interval: str, inte
         ticks = ticks[ticks <= end]
     if len(ticks) < 2:
         raise ValueError("a simulation needs at least two candle closes in the chosen period")
+    feed = PrecomputedFeed(source.series, manager, interval_seconds, ticks[0], ticks[-1])
     return source.series, feed, ticks
 
 

@@ -74,6 +74,7 @@ N_FEATURES = len(FEATURE_NAMES)
 assert N_FEATURES == 46, N_FEATURES
 
 _TINY = 1e-12
+EMA_SPANS = (5, 10, 12, 20, 26, 50)
 
 
 class InsufficientHistoryError(ValueError):
@@ -104,8 +105,12 @@ def _wilder(x: pd.Series, period: int) -> pd.Series:
     return x.ewm(alpha=1.0 / period, adjust=False).mean()
 
 
-def feature_matrix(candles: pd.DataFrame) -> np.ndarray:
-    """Features for every row of one contiguous run, (n, 46) float64; warm-up rows are NaN."""
+def feature_matrix(candles: pd.DataFrame, recursions: dict[str, float] | None = None) -> np.ndarray:
+    """Features for every row of one contiguous run, (n, 46) float64; warm-up rows are NaN.
+
+    With `recursions`, the last value of every recursive average is written into it: the state from
+    which core.feature_state carries the features forward one candle at a time.
+    """
     o, h, l, c, v = (candles[k].astype(np.float64) for k in ("open", "high", "low", "close", "volume"))
     log_c = np.log(c)
     ret1 = log_c.diff()
@@ -120,7 +125,8 @@ def feature_matrix(candles: pd.DataFrame) -> np.ndarray:
     cols["close_location"] = ((c - l) / rng.where(rng > 0)).fillna(0.5).where(c.notna())
     prev_c = c.shift(1)
     true_range = pd.concat([rng, (h - prev_c).abs(), (l - prev_c).abs()], axis=1).max(axis=1, skipna=False)
-    cols["atr_ratio_14"] = _wilder(true_range, 14) / c
+    atr = _wilder(true_range, 14)
+    cols["atr_ratio_14"] = atr / c
     vol5 = ret1.rolling(5).std()
     vol20 = ret1.rolling(20).std()
     cols["volatility_5"] = vol5
@@ -128,9 +134,10 @@ def feature_matrix(candles: pd.DataFrame) -> np.ndarray:
     cols["volatility_ratio"] = vol5 / (vol20 + _TINY)
     for n in (5, 10, 20, 50, 100):
         cols[f"price_to_sma_{n}"] = c / c.rolling(n).mean() - 1
+    emas = {n: c.ewm(span=n, adjust=False).mean() for n in EMA_SPANS}
     for n in (5, 10, 20, 50):
-        cols[f"price_to_ema_{n}"] = c / c.ewm(span=n, adjust=False).mean() - 1
-    macd = c.ewm(span=12, adjust=False).mean() - c.ewm(span=26, adjust=False).mean()
+        cols[f"price_to_ema_{n}"] = c / emas[n] - 1
+    macd = emas[12] - emas[26]
     signal = macd.ewm(span=9, adjust=False).mean()
     cols["macd_ratio"] = macd / c
     cols["macd_signal_ratio"] = signal / c
@@ -168,6 +175,10 @@ def feature_matrix(candles: pd.DataFrame) -> np.ndarray:
     cols["dow_sin"] = np.sin(2 * np.pi * dow / 7)
     cols["dow_cos"] = np.cos(2 * np.pi * dow / 7)
 
+    if recursions is not None:
+        last = {f"ema_{n}": series for n, series in emas.items()}
+        last.update(macd_signal=signal, atr=atr, gain=gain, loss=loss)
+        recursions.update({name: float(series.iloc[-1]) for name, series in last.items()})
     matrix = np.column_stack([np.asarray(cols[name], dtype=np.float64) for name in FEATURE_NAMES])
     matrix[: min(WARMUP_ROWS, len(matrix))] = np.nan
     return matrix
@@ -189,8 +200,11 @@ class FeatureHistory:
     def windows(self, ends: np.ndarray | None = None, dtype=np.float32) -> np.ndarray:
         """Stack windows ending at `ends` (default: all) into (m, 24, 46)."""
         ends = self.window_ends if ends is None else np.asarray(ends)
-        offsets = np.arange(-SEQUENCE_LENGTH + 1, 1)
-        return self.values[ends[:, None] + offsets[None, :]].astype(dtype)
+        if len(ends) == 0:
+            return np.zeros((0, SEQUENCE_LENGTH, N_FEATURES), dtype)
+        lo = int(ends.min()) - SEQUENCE_LENGTH + 1
+        rows = self.values[lo:int(ends.max()) + 1].astype(dtype)  # convert only the rows the windows span
+        return rows[(ends - lo)[:, None] + np.arange(-SEQUENCE_LENGTH + 1, 1)[None, :]]
 
 
 def build_feature_history(candles: pd.DataFrame, interval_seconds: int) -> FeatureHistory:
@@ -214,8 +228,8 @@ def build_feature_history(candles: pd.DataFrame, interval_seconds: int) -> Featu
     return FeatureHistory(candles.index, values, run_id, ends[full & same_run])
 
 
-def latest_window(candles: pd.DataFrame, market: str, interval_seconds: int = 3600) -> FeatureWindow:
-    """The window ending at the last candle (live and replay). Needs MIN_HISTORY contiguous candles."""
+def last_run(candles: pd.DataFrame, market: str, interval_seconds: int = 3600) -> pd.DataFrame:
+    """The candles after the last hole too long to bridge; InsufficientHistoryError if fewer than MIN_HISTORY."""
     if len(candles) < MIN_HISTORY:
         raise InsufficientHistoryError(
             f"{market}: {len(candles)} candles given, at least {MIN_HISTORY} are needed to build one window"
@@ -227,6 +241,13 @@ def latest_window(candles: pd.DataFrame, market: str, interval_seconds: int = 36
             f"{market}: only {len(run)} contiguous candles since the hole after {gaps[-1].start.isoformat()},"
             f" at least {MIN_HISTORY} are needed"
         )
+    return run
+
+
+def latest_window(candles: pd.DataFrame, market: str, interval_seconds: int = 3600) -> FeatureWindow:
+    """The window ending at the last candle, from the last 250 candles of its run (the user-guide API;
+    live cycles carry features forward with core.feature_state instead). Needs MIN_HISTORY candles."""
+    run = last_run(candles, market, interval_seconds)
     values = feature_matrix(run.iloc[-(MIN_HISTORY + 100):])
     sequence = values[-SEQUENCE_LENGTH:]
     if not np.isfinite(sequence).all():

@@ -1,7 +1,11 @@
 """Signals from the newest closed candles, fetched when the cycle runs (paper and live trading).
 
-Each market's latest 250 closed candles become one feature window; all windows are predicted in one
-batch. A candle already judged (before a restart, say) is not judged again.
+The first cycle fetches each market's last HISTORY closed candles and starts a FeatureState from the
+run they end with; later cycles fetch only the candles closed since (one request per market) and
+carry the features forward, the same numbers as recomputing the whole run. A hole too long to
+bridge, a lost thread (the newest known candle missing from the answer) or a long absence starts the
+state again from a full history. All markets' windows are predicted in one batch. A candle already
+judged (before a restart, say) is not judged again.
 """
 from __future__ import annotations
 
@@ -9,15 +13,19 @@ import logging
 from datetime import datetime
 from typing import Callable, Sequence
 
+import pandas as pd
+
 from core.candles import CandleDataError
-from core.features import InsufficientHistoryError, latest_window
+from core.feature_state import FeatureState, HoleError
+from core.features import FeatureWindow, InsufficientHistoryError, last_run
 from core.sources import CandleSource
 from core.trading.cycle import MarketInput
 from core.upbit.errors import UpbitError
 
 log = logging.getLogger(__name__)
 
-HISTORY = 250  # candles fetched per market: MIN_HISTORY plus room for a tolerated hole
+HISTORY = 399  # candles of a fresh start: two of Upbit's 200-candle pages, the forming one dropped
+CATCH_UP = 150  # more candles missed than this: start again from a full history rather than carry forward
 
 
 class LiveFeed:
@@ -28,6 +36,7 @@ class LiveFeed:
         self.markets = markets
         self.interval_seconds = interval_seconds
         self.judged: dict[str, datetime] = dict(judged or {})  # market -> open time of the last candle judged
+        self.states: dict[str, FeatureState] = {}
 
     def candles(self, market: str, count: int, now: datetime):
         """The last `count` closed candles (for charts)."""
@@ -37,19 +46,50 @@ class LiveFeed:
         windows, errors = [], {}
         for market in self.markets():
             try:
-                candles = self.source.closed_candles(market, HISTORY, now)
-                if candles.empty:
-                    errors[market] = "no closed candles returned"
-                    continue
-                last = candles.index[-1].to_pydatetime()
-                if market in self.judged and last <= self.judged[market]:
-                    continue  # no new candle since the last cycle
-                windows.append(latest_window(candles, market, self.interval_seconds))
+                window = self.window(market, now)
             except (InsufficientHistoryError, CandleDataError, UpbitError) as exc:
                 errors[market] = str(exc)
+                continue
+            if window is not None:
+                windows.append(window)
         signals = self.manager.predict_batch(windows) if windows else {}
         out = {}
         for window in windows:
             out[window.market] = MarketInput(signals[window.market], float(window.close))
             self.judged[window.market] = window.timestamp.to_pydatetime()
         return out, errors
+
+    def window(self, market: str, now: datetime) -> FeatureWindow | None:
+        """The market's window at its newest closed candle, or None if that candle was judged already."""
+        state = self._carried(market, now)
+        if state is None:
+            candles = self.source.closed_candles(market, HISTORY, now)
+            if candles.empty:
+                raise CandleDataError("no closed candles returned")
+            self.states.pop(market, None)
+            state = FeatureState.start(last_run(candles, market, self.interval_seconds), market, self.interval_seconds)
+        self.states[market] = state
+        judged = self.judged.get(market)
+        if judged is not None and state.last_at.to_pydatetime() <= judged:
+            return None  # no new candle since the last cycle
+        return state.window()
+
+    def _carried(self, market: str, now: datetime) -> FeatureState | None:
+        """The market's state moved up to the newest closed candle, or None when it must start again."""
+        state = self.states.get(market)
+        if state is None:
+            return None
+        step = pd.Timedelta(seconds=self.interval_seconds)
+        behind = int((pd.Timestamp(now) - step - state.last_at) // step)
+        if behind <= 0:
+            return state
+        if behind > CATCH_UP:
+            return None
+        candles = self.source.closed_candles(market, behind + 1, now)
+        if state.last_at not in candles.index:  # the answer does not reach back to what we know
+            return None
+        try:
+            return state.advance(candles)
+        except HoleError as exc:
+            log.info("%s; starting its features again from history", exc)
+            return None

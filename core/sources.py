@@ -20,19 +20,17 @@ class CandleSource(Protocol):
         """The last `count` candles that closed at or before `now`, oldest first."""
 
 
-class CsvReplaySource:
-    """Candles from a data set directory; `now` moves a simulated clock through them."""
+class MemorySource:
+    """Candles held in memory; `now` moves a simulated clock through them."""
 
-    def __init__(self, data_dir: Path, markets: Sequence[str], interval: str, interval_seconds: int):
+    def __init__(self, series: dict[str, pd.DataFrame], interval_seconds: int):
         self.interval_seconds = interval_seconds
-        self.series: dict[str, pd.DataFrame] = {}
-        for market in markets:
-            self.series[market] = load_candle_csv(resolve_candle_file(Path(data_dir), market, interval))
+        self.series = dict(series)
 
     def closed_candles(self, market: str, count: int, now: datetime) -> pd.DataFrame:
         series = self.series.get(market)
         if series is None:
-            raise CandleDataError(f"no replay candles for {market}")
+            raise CandleDataError(f"no candles for {market}")
         cutoff = pd.Timestamp(now) - pd.Timedelta(seconds=self.interval_seconds)
         end = series.index.searchsorted(cutoff, side="right")
         return series.iloc[max(0, end - count):end]
@@ -43,6 +41,14 @@ class CsvReplaySource:
         for series in self.series.values():
             stamps = stamps.union(series.index)
         return stamps + pd.Timedelta(seconds=self.interval_seconds)
+
+
+class CsvReplaySource(MemorySource):
+    """Candles from a data set directory (replay, backtest)."""
+
+    def __init__(self, data_dir: Path, markets: Sequence[str], interval: str, interval_seconds: int):
+        super().__init__({m: load_candle_csv(resolve_candle_file(Path(data_dir), m, interval)) for m in markets},
+                         interval_seconds)
 
 
 class UpbitCandleSource:

@@ -130,13 +130,15 @@ class MultiCoinModelManager:
         for members in groups.values():
             first = members[0][1]
             raw = check_sequences(np.stack([w.sequence for w, _ in members]))
-            # every model sharing an encoder was trained with the same scaler (see training), but
-            # scale per model anyway so that a hand-assembled directory stays correct
-            scaled = np.stack([m.scale(raw[i]) for i, (_, m) in enumerate(members)])
-            embedding = first.embed(scaled)
             by_model: dict[int, list[int]] = {}
             for i, (_, model) in enumerate(members):
                 by_model.setdefault(id(model), []).append(i)
+            # every model sharing an encoder was trained with the same scaler (see training), but
+            # scale per model anyway so that a hand-assembled directory stays correct
+            scaled = np.empty_like(raw)
+            for rows in by_model.values():
+                scaled[rows] = members[rows[0]][1].scale(raw[rows])
+            embedding = first.embed(scaled)
             for rows in by_model.values():
                 model = members[rows[0]][1]
                 proba = model.head_proba(embedding[rows], scaled[rows])

@@ -79,10 +79,38 @@ class MLSignal:
         )
 
     @classmethod
+    def from_probability_rows(cls, market: str, probabilities: np.ndarray, timestamps, *,
+                              buy_threshold: float = DEFAULT_BUY_THRESHOLD, sell_threshold: float = DEFAULT_SELL_THRESHOLD,
+                              model_id: str | None = None) -> list["MLSignal"]:
+        """`from_probabilities` for many rows at once (a backtest's whole history): the same numbers."""
+        p = np.asarray(probabilities, dtype=np.float64)
+        if p.ndim != 2 or p.shape[1] != 3 or not np.isfinite(p).all() or (p < -1e-9).any() \
+                or (np.abs(p.sum(axis=1) - 1.0) > 1e-6).any():
+            raise ValueError("probabilities must be rows of 3 non-negative numbers summing to 1")
+        if len(p) != len(timestamps):
+            raise ValueError(f"{len(p)} probability rows for {len(timestamps)} timestamps")
+        buy_threshold = _check_threshold("buy_threshold", buy_threshold)
+        sell_threshold = _check_threshold("sell_threshold", sell_threshold)
+        ordered = np.sort(p, axis=1)
+        confidence = ordered[:, 2] - ordered[:, 1]
+        sell, hold, buy = p[:, SELL], p[:, HOLD], p[:, BUY]
+        action = np.where((buy > sell) & (buy > buy_threshold), "BUY",
+                          np.where((sell > buy) & (sell > sell_threshold), "SELL", "HOLD"))
+        rows = zip(buy.tolist(), sell.tolist(), hold.tolist(), confidence.tolist(), (sell * confidence).tolist(),
+                   action.tolist(), timestamps)
+        return [cls(market, b, s, h, c, e, a, t, model_id) for b, s, h, c, e, a, t in rows]
+
+    @classmethod
     def failed(cls, market: str, reason: str, timestamp: datetime | None = None) -> "MLSignal":
         """No prediction: HOLD with no conviction (confidence and emergency score 0)."""
         third = 1.0 / 3.0
         return cls(market, third, third, third, 0.0, 0.0, "HOLD", timestamp, None, reason)
+
+    def action_at(self, buy_threshold: float, sell_threshold: float) -> str:
+        """The action these thresholds give (HOLD for a failed signal)."""
+        if not self.ok:
+            return self.action
+        return decide_action(self.buy_probability, self.sell_probability, buy_threshold, sell_threshold)
 
     def with_thresholds(self, buy_threshold: float, sell_threshold: float) -> "MLSignal":
         if not self.ok:

@@ -95,6 +95,27 @@ def test_a_failure_mid_step_rolls_the_step_back_and_the_other_markets_go_on(db):
     assert count(db, fills) == 1 and "KRW-BTC" in agent.portfolio.positions
 
 
+class BulkFailingJournal(Journal):
+    """Cannot store the steps that sent no order (they are written together, once per cycle)."""
+
+    def record_steps(self, results, portfolio):
+        raise RuntimeError("database locked")
+
+
+def test_steps_without_orders_are_stored_together_and_a_failed_write_is_reported_not_lost_silently(db):
+    feed = ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000).at(1, "KRW-ETH", HOLD, 5_000_000)
+    feed.at(2, "KRW-BTC", HOLD, 100_000_000).at(2, "KRW-ETH", HOLD, 5_000_000)
+    agent = make_agent(db, feed, BulkFailingJournal(db))
+    buy, hold = agent.run_cycle(hour(1))
+    assert buy.fill is not None and buy.error is None  # a step with an order is committed on its own
+    assert hold.error == "could not store the step, undone: RuntimeError" and hold.decision.action == "HOLD"
+    assert count(db, signals) == 1 and count(db, fills) == 1 and "KRW-BTC" in agent.portfolio.positions
+    assert count(db, outbox, outbox.c.text.like("%KRW-ETH%could not store the step%")) == 1
+    agent.cycle.recorder = Journal(db)
+    agent.run_cycle(hour(2))
+    assert count(db, signals) == 3
+
+
 def test_settings_persist_across_restarts_and_every_change_is_audited(db):
     agent = make_agent(db, ScriptedFeed())
     service = CommandService(agent)

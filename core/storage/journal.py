@@ -30,11 +30,31 @@ class Journal:
         events = [e for e in step_events(result) if not self._repeated(result, e)]
         with self.engine.begin() as conn:
             self.write_step(conn, result, portfolio, events)
+        self._remember(result)
+        return events
+
+    def record_steps(self, results: list, portfolio: Portfolio) -> list[Event]:
+        """Store many steps that placed no order (signals, decisions, skips) in one transaction: they
+        change nothing but the record, so they need not be committed one by one."""
+        for result in results:
+            if result.order_id is not None or result.fill is not None:
+                raise ValueError(f"{result.market}: a step with an order is stored on its own (record_step)")
+        events = [e for r in results for e in step_events(r) if not self._repeated(r, e)]
+        with self.engine.begin() as conn:
+            rows = [signal_row(r) for r in results if r.signal is not None]
+            if rows:
+                conn.execute(signals.insert(), rows)
+            for event in events:
+                enqueue(conn, event)
+        for result in results:
+            self._remember(result)
+        return events
+
+    def _remember(self, result) -> None:
         if result.error is None:
             self._last_error.pop(result.market, None)
         elif result.decision is None or not result.decision.approved:
             self._last_error[result.market] = result.error
-        return events
 
     def _repeated(self, result, event: Event) -> bool:
         """A market skipped for the same reason every candle is announced once, not every hour."""
@@ -53,14 +73,7 @@ class Journal:
     def write_step(self, conn: Connection, result, portfolio: Portfolio, events: list[Event]) -> None:
         signal, decision, fill = result.signal, result.decision, result.fill
         if signal is not None:
-            conn.execute(signals.insert().values(
-                market=result.market, candle_at=to_db_time(signal.timestamp or result.at),
-                buy_probability=signal.buy_probability, sell_probability=signal.sell_probability,
-                hold_probability=signal.hold_probability, confidence=signal.confidence,
-                emergency_score=signal.emergency_score, action=signal.action, model_id=signal.model_id,
-                error=signal.error, decision_action=decision.action if decision else None,
-                decision_approved=decision.approved if decision else None,
-                decision_reason=decision.reason if decision else None))
+            conn.execute(signals.insert().values(**signal_row(result)))
         if decision is not None and decision.approved and result.order_id is not None:
             at = to_db_time(result.at)
             values = dict(state="done" if fill is not None else (result.order_state or "failed"),
@@ -96,6 +109,19 @@ class Journal:
             for market, position in portfolio.positions.items():
                 conn.execute(update(positions).where(positions.c.market == market)
                              .values(peak_price_krw=position.peak_price_krw, updated_at=to_db_time(at)))
+
+
+def signal_row(result) -> dict:
+    """The signals row of a step: what the model said and what the engine decided."""
+    signal, decision = result.signal, result.decision
+    return dict(
+        market=result.market, candle_at=to_db_time(signal.timestamp or result.at),
+        buy_probability=signal.buy_probability, sell_probability=signal.sell_probability,
+        hold_probability=signal.hold_probability, confidence=signal.confidence,
+        emergency_score=signal.emergency_score, action=signal.action, model_id=signal.model_id,
+        error=signal.error, decision_action=decision.action if decision else None,
+        decision_approved=decision.approved if decision else None,
+        decision_reason=decision.reason if decision else None)
 
 
 def write_position(conn: Connection, portfolio: Portfolio, market: str, at: datetime) -> None:

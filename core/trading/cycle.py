@@ -73,6 +73,8 @@ class Recorder(Protocol):
 
     def record_step(self, result: StepResult, portfolio: Portfolio) -> list: ...
 
+    def record_steps(self, results: list[StepResult], portfolio: Portfolio) -> list: ...
+
     def record_order(self, order: OrderRequest, at: datetime) -> None: ...
 
     def record_events(self, events: list) -> None: ...
@@ -84,29 +86,46 @@ class PrecomputedFeed:
     """Signals for a whole candle history computed once, in batches (backtest and replay).
 
     Uses the same features and models as live; a window at candle t needs only candles <= t.
+    Features are computed over each market's whole history (as in training), windows and model
+    inference only for the candles that close within [first, last] when those are given.
     """
 
-    def __init__(self, series: dict[str, pd.DataFrame], manager, interval_seconds: int):
+    CHUNK = 8192  # windows per inference batch: bounds memory on long histories
+
+    def __init__(self, series: dict[str, pd.DataFrame], manager, interval_seconds: int,
+                 first: pd.Timestamp | None = None, last: pd.Timestamp | None = None):
         self.interval = pd.Timedelta(seconds=interval_seconds)
         self.manager = manager
         self.series = series
-        self._rows: dict[str, dict] = {}
-        self._errors: dict[str, str] = {}
+        self._at: dict[str, dict[int, MarketInput | str]] = {}  # market -> close time (ns) -> input or error
         for market, candles in series.items():
-            history = build_feature_history(candles, interval_seconds)
-            ends = history.window_ends
-            try:
-                model = manager.get_model(market)
-                proba = model.predict_proba(history.windows(ends)) if len(ends) else np.zeros((0, 3))
-                model_id = model.model_id
-            except Exception as exc:  # a broken model must not stop the other markets
-                self._errors[market] = f"model unavailable: {exc}"
-                proba, model_id = None, None
-            self._rows[market] = {
-                "index": candles.index, "close": candles["close"].to_numpy(),
-                "open": candles["open"].to_numpy(), "low": candles["low"].to_numpy(),
-                "ends": ends, "proba": proba, "model_id": model_id,
-            }
+            self._at[market] = self._precompute(market, candles, interval_seconds, first, last)
+
+    def _precompute(self, market: str, candles: pd.DataFrame, interval_seconds: int, first, last) -> dict:
+        closes = candles.index + self.interval
+        wanted = np.ones(len(candles), dtype=bool)
+        if first is not None:
+            wanted &= closes >= first
+        if last is not None:
+            wanted &= closes <= last
+        history = build_feature_history(candles, interval_seconds)
+        ends = history.window_ends[wanted[history.window_ends]]
+        closed_ns = closes.as_unit("ns").asi8
+        short = f"not enough contiguous history for a {SEQUENCE_LENGTH}-candle window yet"
+        out: dict[int, MarketInput | str] = {int(ns): short for ns in closed_ns[wanted]}
+        try:
+            model = self.manager.get_model(market)
+            proba = np.concatenate([model.predict_proba(history.windows(ends[i:i + self.CHUNK]))
+                                    for i in range(0, len(ends), self.CHUNK)]) if len(ends) else np.zeros((0, 3))
+        except Exception as exc:  # a broken model must not stop the other markets
+            error = f"model unavailable: {exc}"
+            return {ns: error for ns in out}
+        opened = [t.to_pydatetime() for t in candles.index[ends]]
+        signals = MLSignal.from_probability_rows(market, proba, opened, model_id=model.model_id)
+        o, l, c = (candles[k].to_numpy(np.float64)[ends].tolist() for k in ("open", "low", "close"))
+        for ns, signal, open_krw, low_krw, close_krw in zip(closed_ns[ends].tolist(), signals, o, l, c):
+            out[ns] = MarketInput(signal, close_krw, open_krw, low_krw)
+        return out
 
     def candles(self, market: str, count: int, now: datetime) -> pd.DataFrame:
         """The last `count` candles closed by `now` (for charts)."""
@@ -117,31 +136,30 @@ class PrecomputedFeed:
 
     def inputs(self, now: datetime) -> tuple[dict[str, MarketInput], dict[str, str]]:
         out, errors = {}, {}
-        candle_open = pd.Timestamp(now) - self.interval
-        for market, rows in self._rows.items():
-            pos = rows["index"].searchsorted(candle_open)
-            if pos >= len(rows["index"]) or rows["index"][pos] != candle_open:
+        ns = pd.Timestamp(now).value
+        for market, at in self._at.items():
+            item = at.get(ns)
+            if item is None:
                 continue  # no candle closed for this market now
-            if market in self._errors:
-                errors[market] = self._errors[market]
-                continue
-            k = np.searchsorted(rows["ends"], pos)
-            if k >= len(rows["ends"]) or rows["ends"][k] != pos:
-                errors[market] = f"not enough contiguous history for a {SEQUENCE_LENGTH}-candle window yet"
-                continue
-            signal = MLSignal.from_probabilities(market, rows["proba"][k], timestamp=candle_open.to_pydatetime(),
-                                                 model_id=rows["model_id"])
-            out[market] = MarketInput(signal, float(rows["close"][pos]), float(rows["open"][pos]),
-                                      float(rows["low"][pos]))
+            if isinstance(item, str):
+                errors[market] = item
+            else:
+                out[market] = item
         return out, errors
+
+
+def _not_stored(result: StepResult, exc: Exception) -> StepResult:
+    return StepResult(result.market, result.at, result.signal, result.decision, None,
+                      f"could not store the step, undone: {exc.__class__.__name__}")
 
 
 class TradingCycle:
     """Runs every market's step for one candle close.
 
-    With a recorder, each market step is stored in one transaction; if storing fails the step is
-    undone in memory too (the paper wallet and the portfolio return to their state before it), an
-    error event is raised, and the other markets go on.
+    With a recorder, each market step that sends an order is stored in a transaction of its own; if
+    storing fails the step is undone in memory too (the paper wallet and the portfolio return to their
+    state before it), an error event is raised, and the other markets go on. Steps that send no order
+    change nothing but the record; they are stored together, in one transaction per cycle.
     """
 
     def __init__(self, feed: SignalFeed, exchange, portfolio: Portfolio, settings: Callable[[], RiskSettings],
@@ -171,18 +189,50 @@ class TradingCycle:
         unsettled = self.reconcile(now)
         self.portfolio.mark(self.prices, now)
         settings = self.settings()
-        results = [self._stored(StepResult(m, now, None, None, None, e), None) for m, e in errors.items()]
+        results: list[StepResult] = []
+        quiet: list[int] = []  # steps that sent no order: they only add to the record, stored together below
+
+        def record_later(result: StepResult) -> None:
+            quiet.append(len(results))
+            results.append(result)
+
+        for market, error in errors.items():
+            record_later(StepResult(market, now, None, None, None, error))
         for market, item in inputs.items():
             if market in unsettled:
-                results.append(self._stored(StepResult(market, now, item.signal, None, None, UNSETTLED), None))
+                record_later(StepResult(market, now, item.signal, None, None, UNSETTLED))
                 continue
-            results.append(self._guarded(lambda: self.step(market, item, settings, now)))
+            saved = self._snapshot() if self.recorder is not None else None
+            result = self.step(market, item, settings, now)
+            if result.order_id is None:
+                record_later(result)
+            else:  # a step that sent an order is committed now, in a transaction of its own
+                results.append(self._stored(result, saved))
         if self.recorder is not None:
+            results = self._stored_together(results, quiet)
             try:
                 self.recorder.record_cycle(now, self.portfolio, self.prices)
             except Exception:
                 log.exception("equity snapshot at %s could not be stored", now)
         return results
+
+    def _stored_together(self, results: list[StepResult], quiet: list[int]) -> list[StepResult]:
+        """Store the steps at `quiet` (they sent no order) in one transaction; nothing to undo if it fails."""
+        if not quiet:
+            return results
+        try:
+            self.recorder.record_steps([results[i] for i in quiet], self.portfolio)
+            return results
+        except Exception as exc:
+            log.exception("%d steps at %s could not be stored", len(quiet), results[quiet[0]].at)
+            results = list(results)
+            for i in quiet:
+                results[i] = _not_stored(results[i], exc)
+            try:
+                self.recorder.record_events([e for i in quiet for e in step_events(results[i])])
+            except Exception:
+                log.exception("could not store the error events either")
+            return results
 
     def sell_now(self, market: str, now: datetime, reason: str) -> StepResult:
         """A sale users ordered by command: the whole position, through the same execute-and-store path."""
@@ -223,8 +273,7 @@ class TradingCycle:
                 self.portfolio.restore(saved[0])
                 if saved[1] is not None:
                     self.exchange.restore(saved[1])
-            failed = StepResult(result.market, result.at, result.signal, result.decision, None,
-                                f"could not store the step, undone: {exc.__class__.__name__}")
+            failed = _not_stored(result, exc)
             try:
                 self.recorder.record_events(step_events(failed))
             except Exception:

@@ -67,7 +67,7 @@ def trailing_stop_exit(position: Position | None, price_krw: float, settings: Ri
 
 
 def signal_exit(signal: MLSignal, position: Position | None, settings: RiskSettings) -> Decision | None:
-    if position is not None and signal.with_thresholds(settings.buy_threshold, settings.sell_threshold).action == "SELL":
+    if position is not None and signal.action_at(settings.buy_threshold, settings.sell_threshold) == "SELL":
         return _sell(signal.market, "signal", f"model SELL: {signal.sell_probability:.2f} > {settings.sell_threshold:.2f}")
     return None
 
@@ -110,19 +110,15 @@ class TradingEngine:
     def decide(self, signal: MLSignal, position: Position | None, account: Account, settings: RiskSettings,
                price_krw: float, now: datetime) -> Decision:
         market = signal.market
-        for exit_rule in (
-            lambda: emergency_exit(signal, position, settings),
-            lambda: stop_loss_exit(position, price_krw, settings),
-            lambda: take_profit_exit(position, price_krw, settings),
-            lambda: trailing_stop_exit(position, price_krw, settings),
-            lambda: signal_exit(signal, position, settings),
-        ):
-            decision = exit_rule()
+        if position is not None:  # exit rules, in order of precedence
+            decision = (emergency_exit(signal, position, settings) or stop_loss_exit(position, price_krw, settings)
+                        or take_profit_exit(position, price_krw, settings)
+                        or trailing_stop_exit(position, price_krw, settings) or signal_exit(signal, position, settings))
             if decision is not None:
                 return decision
         if not signal.ok:
             return _reject(market, "HOLD", f"no signal: {signal.error}")
-        action = signal.with_thresholds(settings.buy_threshold, settings.sell_threshold).action
+        action = signal.action_at(settings.buy_threshold, settings.sell_threshold)
         if action != "BUY":
             return _reject(market, action, "model HOLD" if action == "HOLD" else "model SELL but nothing held")
         refusal = buy_guard(signal, position, account, settings, now)

@@ -33,6 +33,8 @@ class Portfolio:
     day_start_equity_krw: float = 0.0
     fees_krw: float = 0.0
     bought_krw: dict[str, float] = field(default_factory=dict)  # UTC day -> KRW spent on buys (daily limit)
+    return_sum: float = 0.0  # of every closed trade's return, and the losing streak: kept as trades close
+    losing_streak: int = 0
 
     def bought_on(self, at: datetime) -> float:
         return self.bought_krw.get(at.strftime("%Y-%m-%d"), 0.0)
@@ -60,14 +62,10 @@ class Portfolio:
         return self.cash_krw + sum(p.value_krw(prices.get(m, p.avg_price_krw)) for m, p in self.positions.items())
 
     def account(self, prices: dict[str, float]) -> Account:
-        streak = 0
-        for trade in reversed(self.trades):
-            if trade.return_ratio >= 0:
-                break
-            streak += 1
-        average = sum(t.return_ratio for t in self.trades) / len(self.trades) if self.trades else 0.0
-        return Account(self.cash_krw, self.principal_krw, dict(self.positions), self.equity(prices),
-                       self.day_start_equity_krw or self.equity(prices), streak, average, dict(self.last_sell_at))
+        average = self.return_sum / len(self.trades) if self.trades else 0.0
+        equity = self.equity(prices)
+        return Account(self.cash_krw, self.principal_krw, dict(self.positions), equity,
+                       self.day_start_equity_krw or equity, self.losing_streak, average, dict(self.last_sell_at))
 
     def apply(self, fill: Fill, kind: str = "signal") -> ClosedTrade | None:
         self.fees_krw += fill.fee_krw
@@ -95,5 +93,7 @@ class Portfolio:
             self.positions[fill.market] = replace(position, volume=position.volume - fill.volume)
             self.entry_cost_krw[fill.market] -= cost
         self.trades.append(trade)
+        self.return_sum += trade.return_ratio
+        self.losing_streak = self.losing_streak + 1 if trade.return_ratio < 0 else 0
         self.last_sell_at[fill.market] = fill.at
         return trade
