@@ -35,9 +35,10 @@ def live_warning(settings: Settings) -> str:
 
 
 def trading_agent(settings: Settings, db, manager, defaults: RiskSettings = RiskSettings(),
-                  slippage: float = 0.0005, source: CandleSource | None = None) -> Agent:
-    """The agent on live Upbit candles (or `source`'s); its books rebuilt from the stored fills and reconciled."""
-    now = datetime.now(timezone.utc)
+                  slippage: float = 0.0005, source: CandleSource | None = None, now: datetime | None = None) -> Agent:
+    """The agent on live Upbit candles (or `source`'s, as of `now`); its books rebuilt from the stored
+    fills and reconciled, its markets' histories fetched and models loaded."""
+    now = now or datetime.now(timezone.utc)
     if settings.is_live:
         exchange = UpbitExchange(UpbitExchangeAPI(settings.upbit_api_url, settings.upbit_access_key,
                                                   settings.upbit_secret_key))
@@ -56,6 +57,8 @@ def trading_agent(settings: Settings, db, manager, defaults: RiskSettings = Risk
                   defaults=defaults, manager=manager)
     holder.append(agent)
     cycle.reconcile(now)  # orders a crash left open are settled before anything else happens
+    for market, error in feed.prime(now).items():  # histories fetched, models loaded: the first cycle is light
+        log.warning("%s is not ready to trade yet: %s", market, error)
     if settings.is_live:
         principal = load_principal(db)
         if principal is None:

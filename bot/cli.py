@@ -198,8 +198,9 @@ def cmd_backtest(args, settings: Settings) -> int:
     markets = _markets(args.markets, settings)
     manager = MultiCoinModelManager(Path(args.model_dir) if args.model_dir else settings.model_dir, markets)
     risk = _risk_overrides(args.set)
+    start, end = _instant(args.start, "--start"), _instant(args.end, "--end")
     result = run_backtest(data, markets, manager, interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
-                          start_krw=settings.paper_start_krw, slippage=args.slippage, settings=risk)
+                          start_krw=settings.paper_start_krw, slippage=args.slippage, settings=risk, start=start, end=end)
     print(f"Backtest of {', '.join(markets)} on {data}: {result.equity.index[0]:%Y-%m-%d %H:%M} .. "
           f"{result.equity.index[-1]:%Y-%m-%d %H:%M} UTC, {len(result.equity)} candles, paper wallet {settings.paper_start_krw:,} KRW")
     print(backtest_table(result.metrics, result.buy_and_hold_metrics))
@@ -211,6 +212,19 @@ def cmd_backtest(args, settings: Settings) -> int:
         plot_equity(result, Path(args.plot))
         print(f"Equity curve written to {args.plot}")
     return 0
+
+
+def _instant(text: str | None, option: str):
+    """An ISO-8601 date or time (UTC unless it says otherwise) as a pandas Timestamp, or None."""
+    if text is None:
+        return None
+    import pandas as pd
+
+    try:
+        value = pd.Timestamp(text)
+    except ValueError:
+        raise UsageError(f"{option}: expected a date or time such as 2025-01-01 or 2025-01-01T09:00, got {text!r}") from None
+    return value.tz_localize("UTC") if value.tzinfo is None else value.tz_convert("UTC")
 
 
 def backtest_table(strategy: dict, hold: dict) -> str:
@@ -292,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slippage", type=float, default=0.0005, help="paper fill slippage (default 0.0005)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="override a threshold or risk parameter, e.g. --set buy_threshold=0.45 (repeatable)")
+    p.add_argument("--start", help="first candle close to simulate, ISO-8601, UTC unless given (default: the data's first)")
+    p.add_argument("--end", help="last candle close to simulate (default: the data's last)")
     p.add_argument("--json", help="write the figures as JSON to this path")
     p.add_argument("--plot", help="write an equity-curve PNG (with buy-and-hold and drawdown) to this path")
     p.set_defaults(func=cmd_backtest)

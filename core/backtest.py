@@ -49,7 +49,8 @@ def identifiers(prefix: str = "bt") -> Callable[[], str]:
 
 def buy_and_hold_curve(series: dict[str, pd.DataFrame], ticks: pd.DatetimeIndex, start_krw: float,
                        interval: pd.Timedelta) -> pd.Series:
-    """Equal KRW in each market at its first close on the timeline, bought with the fee, held to the end."""
+    """Equal KRW in each market at its first close on the timeline, bought with the fee, held to the end
+    (a market with no candle in the period keeps its share in cash)."""
     per_market = start_krw / len(series)
     total = np.zeros(len(ticks))
     for candles in series.values():
@@ -57,6 +58,9 @@ def buy_and_hold_curve(series: dict[str, pd.DataFrame], ticks: pd.DatetimeIndex,
         closes.index = closes.index + interval  # known at the candle's close
         path = closes.reindex(ticks, method="ffill")
         first = path.first_valid_index()
+        if first is None:  # no candle of this market closes in the period: its share stays in cash
+            total += per_market
+            continue
         volume = per_market / (1 + FEE_RATE) / path[first]
         total += np.where(path.notna(), path.fillna(0) * volume, per_market)
     return pd.Series(total, index=ticks)

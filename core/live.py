@@ -59,20 +59,38 @@ class LiveFeed:
             self.judged[window.market] = window.timestamp.to_pydatetime()
         return out, errors
 
+    def prime(self, now: datetime) -> dict[str, str]:
+        """At start-up: fetch every market's history, start its features and load its model, judging
+        nothing, so that the first cycle only fetches one candle per market. Returns errors by market."""
+        windows, errors = [], {}
+        for market in self.markets():
+            try:
+                state = self._carried(market, now) or self._started(market, now)
+                windows.append(state.window())
+            except (InsufficientHistoryError, CandleDataError, UpbitError) as exc:
+                errors[market] = str(exc)
+        for market, signal in (self.manager.predict_batch(windows) if windows else {}).items():
+            if not signal.ok:
+                errors[market] = signal.error
+        return errors
+
     def window(self, market: str, now: datetime) -> FeatureWindow | None:
         """The market's window at its newest closed candle, or None if that candle was judged already."""
-        state = self._carried(market, now)
-        if state is None:
-            candles = self.source.closed_candles(market, HISTORY, now)
-            if candles.empty:
-                raise CandleDataError("no closed candles returned")
-            self.states.pop(market, None)
-            state = FeatureState.start(last_run(candles, market, self.interval_seconds), market, self.interval_seconds)
-        self.states[market] = state
+        state = self._carried(market, now) or self._started(market, now)
         judged = self.judged.get(market)
         if judged is not None and state.last_at.to_pydatetime() <= judged:
             return None  # no new candle since the last cycle
         return state.window()
+
+    def _started(self, market: str, now: datetime) -> FeatureState:
+        """A state from a full history (first cycle, or after a hole); the old one is dropped first."""
+        self.states.pop(market, None)
+        candles = self.source.closed_candles(market, HISTORY, now)
+        if candles.empty:
+            raise CandleDataError("no closed candles returned")
+        state = FeatureState.start(last_run(candles, market, self.interval_seconds), market, self.interval_seconds)
+        self.states[market] = state
+        return state
 
     def _carried(self, market: str, now: datetime) -> FeatureState | None:
         """The market's state moved up to the newest closed candle, or None when it must start again."""
@@ -89,7 +107,8 @@ class LiveFeed:
         if state.last_at not in candles.index:  # the answer does not reach back to what we know
             return None
         try:
-            return state.advance(candles)
+            self.states[market] = state = state.advance(candles)
+            return state
         except HoleError as exc:
             log.info("%s; starting its features again from history", exc)
             return None

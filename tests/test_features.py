@@ -106,3 +106,13 @@ def test_history_windows_vectorised_shape(btc):
     assert windows.shape == (len(history.window_ends), 24, 46)
     assert np.isfinite(windows).all()
     assert isinstance(history.index, pd.DatetimeIndex)
+
+
+def test_stacked_windows_are_the_rows_they_end_at(btc):
+    history = build_feature_history(btc, 3600)
+    ends = history.window_ends[[0, 5, 400, -1]]
+    windows = history.windows(ends)
+    assert windows.shape == (4, SEQUENCE_LENGTH, len(FEATURE_NAMES)) and windows.dtype == np.float32
+    for window, end in zip(windows, ends):
+        np.testing.assert_array_equal(window, history.values[end - SEQUENCE_LENGTH + 1:end + 1].astype(np.float32))
+    assert history.windows(ends[:0]).shape == (0, SEQUENCE_LENGTH, len(FEATURE_NAMES))

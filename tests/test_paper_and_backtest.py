@@ -112,3 +112,30 @@ def test_backtest_cli_writes_json_and_plot(tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = run_cli("backtest", "--set", "stop_loss=lots")
     assert bad.returncode == 2 and "stop_loss needs a number" in bad.stderr
+
+
+def test_a_period_is_simulated_with_the_signals_the_whole_history_gives(btc):
+    from core.trading.cycle import PrecomputedFeed
+
+    manager = MultiCoinModelManager(markets=["KRW-BTC"])
+    closes = btc.index + (btc.index[1] - btc.index[0])
+    first, last = closes[900], closes[960]
+    whole = PrecomputedFeed({"KRW-BTC": btc}, manager, 3600)
+    period = PrecomputedFeed({"KRW-BTC": btc}, manager, 3600, first, last)
+    for now in closes[900:961]:
+        assert period.inputs(now.to_pydatetime()) == whole.inputs(now.to_pydatetime())
+    assert period.inputs(closes[899].to_pydatetime()) == ({}, {}) and whole.inputs(closes[899].to_pydatetime())[0]
+    start = PrecomputedFeed({"KRW-BTC": btc}, manager, 3600, closes[0], closes[200])
+    _, errors = start.inputs(closes[10].to_pydatetime())  # too early for a window: said so, not skipped silently
+    assert "not enough contiguous history" in errors["KRW-BTC"]
+
+
+def test_backtest_cli_simulates_the_period_asked_for(tmp_path):
+    out = tmp_path / "bt.json"
+    result = run_cli("backtest", "--start", "2025-10-01", "--end", "2025-10-15T12:00", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["period"] == ["2025-10-01T00:00:00+00:00", "2025-10-15T12:00:00+00:00"] and report["ticks"] == 349
+    assert report["buy_and_hold"]["total_return"] is not None  # KRW-SOL has no candle before 10-19: kept in cash
+    bad = run_cli("backtest", "--start", "soon")
+    assert bad.returncode == 2 and "--start: expected a date" in bad.stderr

@@ -71,3 +71,16 @@ def test_forward_returns_match_by_timestamp_not_row():
 def test_label_spec_validation():
     with pytest.raises(ValueError, match="horizon"):
         LabelSpec(horizon=0)
+
+
+def test_signals_built_in_bulk_equal_those_built_one_by_one():
+    rng = np.random.default_rng(3)
+    rows = rng.dirichlet([1, 1, 1], size=500)
+    bulk = MLSignal.from_probability_rows("KRW-BTC", rows, list(range(500)), buy_threshold=0.4, sell_threshold=0.45,
+                                          model_id="m")
+    single = [MLSignal.from_probabilities("KRW-BTC", r, buy_threshold=0.4, sell_threshold=0.45, timestamp=i, model_id="m")
+              for i, r in enumerate(rows)]
+    assert bulk == single and {s.action for s in bulk} == {"BUY", "SELL", "HOLD"}
+    assert [s.action_at(0.4, 0.45) for s in single] == [s.action for s in single]
+    with pytest.raises(ValueError):
+        MLSignal.from_probability_rows("KRW-BTC", rows * 2, list(range(500)))

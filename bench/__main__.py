@@ -1,0 +1,62 @@
+"""`python -m bench`: every performance figure of docs/performance.md, as `name: value unit` lines.
+
+    python -m bench                  # everything (about 2 minutes on 2 cores, training 45 s of it)
+    python -m bench --only cycle     # one group: cycle, backtest, startup, train
+    python -m bench --repeat 5       # runs per figure where a run is a whole process (default 3)
+
+Each line gives the median over repeated runs and their spread (min, max, p90 where there are 10 or
+more), and the target where the project sets one. Candles are the bundled real ones (Binance, priced
+in KRW) and, for 100 markets, synthetic markets resampled from them (bench/synthetic.py).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+import time
+
+GROUPS = ("cycle", "backtest", "startup", "train")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", action="append", choices=GROUPS, help="run only this group (repeatable)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each whole-process figure (default 3)")
+    parser.add_argument("--cycles", type=int, default=50, help="cycles measured per cycle figure (default 50)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    groups = args.only or GROUPS
+    import torch
+
+    print(f"# autotrader benchmarks: {platform.python_implementation()} {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads", flush=True)
+    started = time.perf_counter()
+    if "cycle" in groups:
+        from bench.cycle import cycle_figures
+
+        emit(cycle_figures(4, args.cycles, 20) + cycle_figures(100, max(10, args.cycles // 5), 250))
+    if "backtest" in groups:
+        from bench.backtest import backtest_figures
+
+        emit(backtest_figures(args.repeat))
+    if "startup" in groups:
+        from bench.process import startup_figures
+
+        emit(startup_figures(args.repeat))
+    if "train" in groups:
+        from bench.process import training_figures
+
+        emit(training_figures())
+    print(f"# done in {time.perf_counter() - started:.0f} s", flush=True)
+    return 0
+
+
+def emit(figures) -> None:
+    for figure in figures:
+        print(figure.line(), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
