@@ -1,7 +1,7 @@
 """`python -m bench`: every performance figure of docs/performance.md, as `name: value unit` lines.
 
     python -m bench                  # everything (about 2 minutes on 2 cores, training 45 s of it)
-    python -m bench --only cycle     # one group: cycle, backtest, startup, train
+    python -m bench --only cycle     # one group: cycle, inference, backtest, startup, train
     python -m bench --repeat 5       # runs per figure where a run is a whole process (default 3)
 
 Each line gives the median over repeated runs and their spread (min, max, p90 where there are 10 or
@@ -17,7 +17,7 @@ import platform
 import sys
 import time
 
-GROUPS = ("cycle", "backtest", "startup", "train")
+GROUPS = ("cycle", "inference", "backtest", "startup", "train")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.cycle import cycle_figures
 
         emit(cycle_figures(4, args.cycles, 20) + cycle_figures(100, max(10, args.cycles // 5), 250))
+    if "inference" in groups:
+        from bench.inference import inference_figures
+
+        emit(inference_figures())
     if "backtest" in groups:
         from bench.backtest import backtest_figures
 

@@ -2,7 +2,6 @@
 import logging
 from datetime import datetime, timezone
 
-
 from bot.dispatcher import TELEGRAM_LIMIT, alert_html, backoff_seconds, split_text
 from bot.redact import RedactSecrets
 from bot.runner import first_run
