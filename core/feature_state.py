@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from core.candles import CandleDataError
 from core.features import (EMA_SPANS, FEATURE_NAMES, MAX_TOLERATED_MISSING, MIN_HISTORY, N_FEATURES,
                            SEQUENCE_LENGTH, FeatureWindow, InsufficientHistoryError, feature_matrix)
 
@@ -87,10 +88,12 @@ class FeatureState:
 
 
 def _ohlcv(candles: pd.DataFrame) -> np.ndarray:
-    values = candles.to_numpy(np.float64)
     if tuple(candles.columns[:5]) == OHLCV:
-        return values[:, :5]
-    return values[:, candles.columns.get_indexer(OHLCV)]
+        return candles.to_numpy(np.float64)[:, :5]
+    where = candles.columns.get_indexer(OHLCV)
+    if (where < 0).any():
+        raise CandleDataError(f"candles lack {', '.join(c for c, i in zip(OHLCV, where) if i < 0)}")
+    return candles.to_numpy(np.float64)[:, where]
 
 
 def _std(x: np.ndarray, ddof: int) -> float:

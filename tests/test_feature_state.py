@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.candles import load_candle_csv
+from core.candles import CandleDataError, load_candle_csv
 from core.feature_state import FeatureState, HoleError
 from core.features import FEATURE_NAMES, MIN_HISTORY, InsufficientHistoryError, feature_matrix
 from core.live import HISTORY, LiveFeed
@@ -109,3 +109,11 @@ def test_the_live_feed_starts_again_from_history_after_a_long_hole_or_a_long_abs
     assert_rows_equal(feed.states["KRW-BTC"], btc.iloc[710:711 + MIN_HISTORY])
     feed.inputs(close_of(btc, 1100))  # 240 candles later: a fresh history, not a long catch-up
     assert source.counts[-1] == HISTORY and feed.states["KRW-BTC"].last_at == btc.index[1100]
+
+
+def test_columns_are_found_by_name_and_a_missing_one_is_named(btc):
+    shuffled = btc[["close", "volume", "low", "open", "high"]]
+    state = FeatureState.start(btc.iloc[:300], "KRW-BTC")
+    assert np.array_equal(state.advance(shuffled.iloc[:320]).rows, state.advance(btc.iloc[:320]).rows)
+    with pytest.raises(CandleDataError, match="candles lack volume"):
+        state.advance(btc.drop(columns=["volume"]).iloc[:320])
