@@ -65,8 +65,7 @@ class LiveFeed:
         windows, errors = [], {}
         for market in self.markets():
             try:
-                state = self._carried(market, now) or self._started(market, now)
-                windows.append(state.window())
+                windows.append(self.state(market, now).window())
             except (InsufficientHistoryError, CandleDataError, UpbitError) as exc:
                 errors[market] = str(exc)
         for market, signal in (self.manager.predict_batch(windows) if windows else {}).items():
@@ -76,11 +75,15 @@ class LiveFeed:
 
     def window(self, market: str, now: datetime) -> FeatureWindow | None:
         """The market's window at its newest closed candle, or None if that candle was judged already."""
-        state = self._carried(market, now) or self._started(market, now)
+        state = self.state(market, now)
         judged = self.judged.get(market)
         if judged is not None and state.last_at.to_pydatetime() <= judged:
             return None  # no new candle since the last cycle
         return state.window()
+
+    def state(self, market: str, now: datetime) -> FeatureState:
+        """The market's features up to its newest closed candle: carried forward, or started afresh."""
+        return self._carried(market, now) or self._started(market, now)
 
     def _started(self, market: str, now: datetime) -> FeatureState:
         """A state from a full history (first cycle, or after a hole); the old one is dropped first."""
