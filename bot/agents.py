@@ -15,9 +15,9 @@ from core.live import LiveFeed
 from core.reconcile import Reconciler
 from core.settings import Settings
 from core.sources import CandleSource, UpbitCandleSource
-from core.storage.journal import Journal, last_candle_times, load_books
+from core.storage.books import fund_paper_account, load_books
+from core.storage.journal import Journal, last_candle_times
 from core.storage.outbox import enqueue_now
-from core.storage.settings_store import load_principal, save_principal
 from core.trading.cycle import TradingCycle
 from core.trading.paper import PaperExchange
 from core.trading.types import RiskSettings
@@ -42,10 +42,15 @@ def trading_agent(settings: Settings, db, manager, defaults: RiskSettings = Risk
     if settings.is_live:
         exchange = UpbitExchange(UpbitExchangeAPI(settings.upbit_api_url, settings.upbit_access_key,
                                                   settings.upbit_secret_key))
-        portfolio = load_books(db, 0.0)  # cash comes from the account at the first reconciliation
+        portfolio = load_books(db)  # the very first reconciliation records the account's KRW as its funding
     else:
-        exchange = PaperExchange(settings.paper_start_krw, slippage)
-        portfolio = load_books(db, settings.paper_start_krw, exchange)
+        exchange = PaperExchange(0, slippage)
+        funded = fund_paper_account(db, settings.paper_start_krw, now)
+        if abs(funded - settings.paper_start_krw) > 0.5:
+            log.warning("PAPER_START_KRW is %s but this paper account was funded with %s KRW; its stored books "
+                        "are used (a fresh DATABASE_URL starts a new paper account)",
+                        f"{settings.paper_start_krw:,}", f"{funded:,.0f}")
+        portfolio = load_books(db, exchange)
     source = source or UpbitCandleSource(UpbitQuotationClient(settings.upbit_api_url), settings.candle_interval,
                                          settings.interval_seconds)
     holder: list[Agent] = []
@@ -59,12 +64,8 @@ def trading_agent(settings: Settings, db, manager, defaults: RiskSettings = Risk
     cycle.reconcile(now)  # orders a crash left open are settled before anything else happens
     for market, error in feed.prime(now).items():  # histories fetched, models loaded: the first cycle is light
         log.warning("%s is not ready to trade yet: %s", market, error)
+    cycle.prices.update(feed.closes())  # the latest closes value the books before the first cycle
     if settings.is_live:
-        principal = load_principal(db)
-        if principal is None:
-            principal = portfolio.equity(cycle.prices) or portfolio.cash_krw
-            save_principal(db, principal, now)
-        portfolio.principal_krw = principal
         log.warning(live_warning(settings))
         enqueue_now(db, Event("system", live_warning(settings), now))
     return agent

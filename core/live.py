@@ -73,6 +73,10 @@ class LiveFeed:
                 errors[market] = signal.error
         return errors
 
+    def closes(self) -> dict[str, float]:
+        """The latest close of every market whose features are up to date (prices for the books)."""
+        return {market: float(state.tail[-1, 3]) for market, state in self.states.items()}
+
     def window(self, market: str, now: datetime) -> FeatureWindow | None:
         """The market's window at its newest closed candle, or None if that candle was judged already."""
         state = self.state(market, now)

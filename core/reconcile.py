@@ -8,13 +8,16 @@
 2. Balances: for every watched or held market, the coins on the account are compared with the
    position in the books. A difference (a coin sold by hand in the Upbit app, say) is adopted as an
    `external` fill at the latest price, recorded, and announced to admins; the bot does not trade
-   against it. Coins of markets the bot neither watches nor holds are left alone. KRW is taken from
-   the account as it is (deposits and withdrawals), announced when it moved.
+   against it. Coins of markets the bot neither watches nor holds are left alone. KRW on the account
+   that the books do not explain is recorded as a cash flow (the live account's funding the first
+   time, later a deposit or a withdrawal) and announced; the books rebuilt after a restart include
+   it, so a restart finds nothing to adopt.
 """
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Sequence
 
@@ -22,6 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from core.events import Event, _krw, _volume
+from core.storage.books import DEPOSIT, FUNDING, WITHDRAWAL, CashFlow, has_cash_flows, record_cash_flow, save_trading_day
 from core.storage.database import from_db_time, to_db_time
 from core.storage.journal import write_position
 from core.storage.outbox import enqueue
@@ -38,6 +42,12 @@ GRACE = timedelta(seconds=30)  # how long an order the exchange does not know ma
 CASH_TOLERANCE_KRW = 1.0
 
 
+@dataclass(frozen=True)
+class Reconciliation:
+    unsettled: frozenset[str]  # markets with an order still open: not traded this cycle
+    books_checked: bool  # balances compared with the exchange (the books are reconciled)
+
+
 class Reconciler:
     def __init__(self, db: Engine, exchange, markets: Callable[[], Sequence[str]], *, grace: timedelta = GRACE):
         self.db = db
@@ -49,15 +59,17 @@ class Reconciler:
         with self.db.connect() as conn:
             return {r.market for r in conn.execute(select(orders.c.market).where(orders.c.state.in_(OPEN_STATES)))}
 
-    def run(self, portfolio: Portfolio, prices: dict[str, float], now: datetime) -> set[str]:
-        """Settle what can be settled; returns the markets with an order still open."""
+    def run(self, portfolio: Portfolio, prices: dict[str, float], now: datetime) -> Reconciliation:
+        """Settle what can be settled, then compare balances if every order is accounted for."""
         unsettled = self.settle_orders(portfolio, now)
-        if not unsettled:  # balances mean something only once every order is accounted for
-            try:
-                self.adopt_balances(portfolio, prices, now)
-            except UpbitError as exc:
-                log.warning("balances not compared this time: %s", exc)
-        return unsettled
+        if unsettled:  # balances mean something only once every order is accounted for
+            return Reconciliation(frozenset(unsettled), False)
+        try:
+            self.adopt_balances(portfolio, prices, now)
+        except UpbitError as exc:
+            log.warning("balances not compared this time: %s", exc)
+            return Reconciliation(frozenset(), False)
+        return Reconciliation(frozenset(), True)
 
     def settle_orders(self, portfolio: Portfolio, now: datetime) -> set[str]:
         with self.db.connect() as conn:
@@ -127,14 +139,31 @@ class Reconciler:
                 continue  # dust the bot never owned and could not sell
             self._adopt(market, held - ours, price, portfolio, now)
         if abs(balances.krw - portfolio.cash_krw) > CASH_TOLERANCE_KRW:
-            if portfolio.cash_krw == 0 and not portfolio.trades and not portfolio.positions:
-                text = f"KRW on the account: {_krw(balances.krw)} (first reconciliation)."
-            else:
-                text = (f"KRW on the account is {_krw(balances.krw)}, the books said {_krw(portfolio.cash_krw)} "
-                        f"(deposit, withdrawal or a trade outside the bot): the account's figure is adopted.")
+            self._adopt_cash(balances.krw, portfolio, now)
+
+    def _adopt_cash(self, account_krw: float, portfolio: Portfolio, now: datetime) -> None:
+        """KRW the books do not explain becomes a cash flow, stored with the day's moved start and the
+        announcement in one transaction."""
+        difference = account_krw - portfolio.cash_krw
+        saved = portfolio.snapshot()
+        try:
             with self.db.begin() as conn:
+                if not has_cash_flows(conn):
+                    flow = CashFlow(now, difference, FUNDING, "KRW on the account at the first reconciliation")
+                    text = f"KRW on the account: {_krw(account_krw)}; the books start from it (first reconciliation)."
+                else:
+                    kind = DEPOSIT if difference > 0 else WITHDRAWAL
+                    flow = CashFlow(now, difference, kind, f"the account held {_krw(account_krw)}, the books "
+                                                           f"{_krw(portfolio.cash_krw)}")
+                    text = (f"KRW on the account is {_krw(account_krw)}, the books said {_krw(portfolio.cash_krw)}: "
+                            f"a {kind} of {_krw(abs(difference))} (or a trade outside the bot) is adopted.")
+                record_cash_flow(conn, flow)
+                portfolio.add_cash_flow(difference)
+                save_trading_day(conn, portfolio, now)
                 enqueue(conn, Event("account", text, now))
-            portfolio.cash_krw = balances.krw
+        except Exception:
+            portfolio.restore(saved)
+            raise
 
     def _adopt(self, market: str, difference: float, price: float, portfolio: Portfolio, now: datetime) -> None:
         side = "bid" if difference > 0 else "ask"

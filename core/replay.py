@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from core.agent import Agent
 from core.backtest import BacktestResult, Simulation, prepare
+from core.storage.books import fund_paper_account
 from core.storage.database import open_database
 from core.storage.journal import Journal
 from core.storage.schema import fills, signals
@@ -79,6 +80,7 @@ def open_replay(data_dir: Path, markets: Sequence[str], manager, db: Engine, *, 
                 interval_seconds: int = 3600, start_krw: float = 1_000_000, defaults: RiskSettings = RiskSettings(),
                 slippage: float = 0.0005, new_identifier: Callable[[], str] = lambda: uuid.uuid4().hex) -> Replay:
     series, feed, ticks = prepare(data_dir, markets, manager, interval, interval_seconds)
+    fund_paper_account(db, start_krw, ticks[0].to_pydatetime())  # the replay's books rebuild like an account's
     cycle = TradingCycle(feed, PaperExchange(start_krw, slippage), Portfolio(start_krw, start_krw), lambda: defaults,
                          recorder=Journal(db), new_identifier=new_identifier)
     agent = Agent(mode="paper (replay)", markets=markets, interval=interval, cycle=cycle, db=db, defaults=defaults,

@@ -11,13 +11,13 @@ from core.agent import CONSOLE, Agent, Caller
 from core.commands import CommandService
 from core.reconcile import Reconciler
 from core.storage.database import open_database
-from core.storage.journal import Journal, load_books
+from core.storage.books import fund_paper_account, load_books
+from core.storage.journal import Journal
 from core.storage.outbox import due
 from core.storage.schema import audit_log, equity_snapshots, fills, orders, outbox, positions, settings, signals
 from core.storage.settings_store import load_risk_settings
 from core.trading.cycle import TradingCycle
 from core.trading.paper import PaperExchange
-from core.trading.portfolio import Portfolio
 from core.trading.types import RiskSettings
 from tests.fakes.feeds import BUY, EMERGENCY, HOLD, SELL, ScriptedFeed, hour
 
@@ -31,8 +31,10 @@ def count(db, table, *where):
 
 
 def make_agent(db, feed, journal=None):
-    exchange = PaperExchange(START_KRW, slippage=0)
-    cycle = TradingCycle(feed, exchange, Portfolio(START_KRW, START_KRW), RiskSettings, recorder=journal or Journal(db),
+    """The paper agent as `autotrader run` assembles it: the wallet funded once, the books loaded from the database."""
+    fund_paper_account(db, START_KRW, hour(0))
+    exchange = PaperExchange(0, slippage=0)
+    cycle = TradingCycle(feed, exchange, load_books(db, exchange), RiskSettings, recorder=journal or Journal(db),
                          reconciler=Reconciler(db, exchange, lambda: ["KRW-BTC", "KRW-ETH"]))
     return Agent(mode="paper", markets=["KRW-BTC", "KRW-ETH"], interval="1h", cycle=cycle, db=db)
 
@@ -156,8 +158,8 @@ def test_restart_rebuilds_the_books_from_the_stored_fills(db):
     agent = make_agent(db, feed)
     for i in (1, 2, 3):
         agent.run_cycle(hour(i))
-    wallet = PaperExchange(START_KRW, slippage=0)
-    books = load_books(db, START_KRW, wallet)
+    wallet = PaperExchange(0, slippage=0)
+    books = load_books(db, wallet)
     assert books.cash_krw == pytest.approx(agent.portfolio.cash_krw) == pytest.approx(wallet.cash_krw)
     assert books.positions == agent.portfolio.positions  # peak price included (104,000,000 after hour 3)
     assert books.positions["KRW-BTC"].peak_price_krw == 104_000_000

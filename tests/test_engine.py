@@ -71,9 +71,33 @@ def test_cooldown_expires():
 
 def test_already_holding_and_minimum_order():
     assert "already holding" in ENGINE.decide(BUY, pos(), account(), RiskSettings(), 100_000, NOW).reason
-    poor = account(cash=4_000.0)
-    d = ENGINE.decide(BUY, None, poor, RiskSettings(max_position_ratio=1.0), 100_000, NOW)
-    assert not d.approved and "under Upbit's 5,000 KRW minimum" in d.reason
+    small = account(cash=100_000.0)
+    d = ENGINE.decide(BUY, None, small, RiskSettings(max_position_ratio=0.04), 100_000, NOW)
+    assert not d.approved and d.reason == "order of 4,000 KRW is under Upbit's 5,000 KRW minimum"
+
+
+@pytest.mark.parametrize("cash", [4_000.0, 0.0, 5_001.0])
+def test_no_spendable_cash_is_refused_by_name_never_a_negative_order(cash):
+    held = {"KRW-ETH": pos(market="KRW-ETH", avg=500_000.0)}
+    d = ENGINE.decide(BUY, None, account(cash=cash, positions=held), RiskSettings(max_position_ratio=1.0), 100_000, NOW)
+    assert not d.approved and d.investment_ratio == 0
+    assert d.reason == f"no KRW available: {cash:,.0f} KRW in cash, a buy needs 5,000 KRW plus the fee"
+
+
+@pytest.mark.parametrize("acct, problem", [
+    (account(cash=-114_930.0, equity=885_070.0), "cash is -114,930 KRW"),
+    (account(cash=0.0, equity=0.0), "equity is 0 KRW"),
+    (account(day_start=-5.0), "the day started from -5 KRW"),
+])
+def test_broken_books_open_nothing_but_exits_still_run(acct, problem):
+    from core.trading.engine import books_problem
+
+    assert books_problem(acct) == problem
+    d = ENGINE.decide(BUY, None, acct, RiskSettings(), 100_000, NOW)
+    assert not d.approved and d.reason == f"books not sane ({problem}): not trading until reconciliation fixes them"
+    falling = ENGINE.decide(HOLD, pos(avg=100_000.0), acct, RiskSettings(), 90_000, NOW)  # -10%: the stop-loss
+    assert falling.approved and falling.kind == "stop_loss"
+    assert books_problem(account()) is None
 
 
 def test_buy_keeps_headroom_for_the_fee():

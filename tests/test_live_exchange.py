@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from core.reconcile import Reconciler
 from core.storage.database import open_database
-from core.storage.journal import Journal, load_books
-from core.storage.schema import fills, orders, outbox, positions
+from core.storage.books import load_books
+from core.storage.journal import Journal
+from core.storage.schema import fills, orders, outbox, positions, signals
 from core.trading.cycle import TradingCycle
 from core.trading.types import OrderLimits, RiskSettings
 from core.trading.upbit_exchange import UpbitExchange
@@ -43,7 +44,7 @@ def api_for(server, book, secret=None, timeout=0.3):
 
 def live_cycle(db, server, book, feed, limits=OrderLimits()):
     exchange = UpbitExchange(api_for(server, book), settle_seconds=1.0, poll_seconds=0.05)
-    portfolio = load_books(db, START_KRW)
+    portfolio = load_books(db)  # as in live mode: the first reconciliation funds the books
     reconciler = Reconciler(db, exchange, lambda: ["KRW-BTC"])
     cycle = TradingCycle(feed, exchange, portfolio, RiskSettings, recorder=Journal(db), limits=limits,
                          reconciler=reconciler)
@@ -207,4 +208,61 @@ def test_order_limits_cap_each_buy_and_the_day(db_url, upbit):
     assert third.fill is None and "buy refused: daily buy limit of 80,000 KRW" in third.error
     assert len(book.orders) == 2
     assert_books_match(db, cycle, book)
+    db.dispose()
+
+
+def deposit_alerts(db):
+    return [a for a in alerts(db) if "deposit" in a or "withdrawal" in a]
+
+
+def test_a_restart_keeps_cash_and_the_day_start_and_trades_on(db_url, upbit):
+    """Issue 21: trade, restart, and the books equal the account without a false deposit alarm."""
+    server, book = upbit
+    db = open_database(db_url)
+    feed = ScriptedFeed().at(1, "KRW-BTC", BUY, PRICE).at(2, "KRW-BTC", HOLD, PRICE).at(3, "KRW-ETH", BUY, PRICE)
+    cycle = live_cycle(db, server, book, feed)
+    assert any("the books start from it (first reconciliation)" in a for a in alerts(db))
+    cycle.run(hour(1))
+    cycle.run(hour(2))
+    before = cycle.portfolio.account(cycle.prices)
+    assert before.cash_krw == pytest.approx(START_KRW - 300_000 * 1.0005) == pytest.approx(book.krw)
+    restarted = live_cycle(db, server, book, feed)
+    restarted.prices.update(cycle.prices)
+    after = restarted.portfolio.account(restarted.prices)
+    assert after.cash_krw == pytest.approx(book.krw, abs=1.0) and deposit_alerts(db) == []
+    assert restarted.portfolio.day == cycle.portfolio.day == "2025-10-01"
+    assert after.day_start_equity_krw == pytest.approx(before.day_start_equity_krw) == pytest.approx(START_KRW)
+    assert after.day_return == pytest.approx(before.day_return)
+    restarted.reconciler.markets = lambda: ["KRW-BTC", "KRW-ETH"]
+    step, = restarted.run(hour(3))
+    assert step.decision.approved and step.fill is not None  # the next BUY trades: no daily-loss halt
+    assert deposit_alerts(db) == []
+    assert_books_match(db, restarted, book)
+    with db.connect() as conn:
+        reasons = [r[0] or "" for r in conn.execute(select(signals.c.decision_reason))]
+    assert not any("books not sane" in r or "daily loss" in r or "-" in r.split("KRW")[0] for r in reasons)
+    db.dispose()
+
+
+def test_a_deposit_while_the_bot_is_down_is_announced_once(db_url, upbit):
+    server, book = upbit
+    db = open_database(db_url)
+    feed = ScriptedFeed().at(1, "KRW-BTC", BUY, PRICE).at(2, "KRW-BTC", HOLD, PRICE)
+    cycle = live_cycle(db, server, book, feed)
+    cycle.run(hour(1))
+    day_start = cycle.portfolio.day_start_equity_krw
+    with book.lock:
+        book.krw += 100_000  # deposited in the Upbit app while the bot was down
+    restarted = live_cycle(db, server, book, feed)
+    assert len(deposit_alerts(db)) == 1 and "a deposit of 100,000 KRW" in deposit_alerts(db)[0]
+    assert restarted.portfolio.cash_krw == pytest.approx(book.krw, abs=1.0)
+    assert restarted.portfolio.day_start_equity_krw == pytest.approx(day_start + 100_000)  # capital, not profit
+    assert restarted.portfolio.principal_krw == pytest.approx(START_KRW + 100_000)
+    again = live_cycle(db, server, book, feed)
+    again.run(hour(2))
+    assert len(deposit_alerts(db)) == 1 and again.portfolio.cash_krw == pytest.approx(book.krw, abs=1.0)
+    with book.lock:
+        book.krw -= 50_000  # a withdrawal while running
+    again.run(hour(3))
+    assert "a withdrawal of 50,000 KRW" in deposit_alerts(db)[-1] and len(deposit_alerts(db)) == 2
     db.dispose()

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from core.backtest import run_backtest
 from core.replay import open_replay, pacer, replay_database
-from core.storage.journal import load_books, stored_fills
+from core.storage.books import load_books, stored_fills
 from core.storage.schema import equity_snapshots, signals
 from core.trading.types import RiskSettings
 from models.manager import MultiCoinModelManager
@@ -46,7 +46,7 @@ def test_replay_journal_holds_every_signal_and_cycle(replayed):
     with db.connect() as conn:
         last = conn.execute(select(equity_snapshots.c.equity_krw).order_by(equity_snapshots.c.id.desc())).first()
     assert float(last[0]) == pytest.approx(result.equity.iloc[-1])
-    books = load_books(db, replay.start_krw)
+    books = load_books(db)
     assert books.cash_krw == pytest.approx(replay.agent.portfolio.cash_krw)
     assert len(books.trades) == result.metrics["trades"]
 

@@ -5,7 +5,8 @@ from core.storage.migrate import downgrade, upgrade
 from core.storage.schema import metadata
 from tests.test_cli import run_cli
 
-TABLES = {"settings", "signals", "orders", "fills", "positions", "equity_snapshots", "users", "outbox", "audit_log"}
+TABLES = {"settings", "signals", "orders", "fills", "positions", "equity_snapshots", "users", "outbox", "audit_log",
+          "cash_flows", "trading_days"}
 
 
 def tables(url):
@@ -28,6 +29,9 @@ def test_upgrade_downgrade_upgrade(db_url):
     signal_columns = {c["name"] for c in inspect(engine).get_columns("signals")}
     assert {"decision_action", "decision_approved", "decision_reason"} <= signal_columns  # migration 0002
     engine.dispose()
+    downgrade(url, "0004")
+    assert tables(url) == TABLES - {"cash_flows", "trading_days"}
+    upgrade(url)
     downgrade(url, "0001")
     engine = create_engine(url)
     assert "decision_reason" not in {c["name"] for c in inspect(engine).get_columns("signals")}

@@ -2,22 +2,21 @@
 
 One transaction per market step: the signal with the engine's decision, the order, its fill, the
 position as it now stands and the alerts the step raised are committed together or not at all.
-`load_books` rebuilds the portfolio and the paper wallet from the stored fills after a restart.
+core.storage.books rebuilds the portfolio and the paper wallet from them after a restart.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from core.events import Event, step_events
+from core.storage.books import save_trading_day
 from core.storage.database import from_db_time, to_db_time
 from core.storage.outbox import enqueue
 from core.storage.schema import equity_snapshots, fills, orders, positions, signals
 from core.trading.portfolio import Portfolio
-from core.trading.types import Fill
 
 
 class Journal:
@@ -100,6 +99,11 @@ class Journal:
             for event in events:
                 enqueue(conn, event)
 
+    def record_day(self, portfolio: Portfolio, at: datetime) -> None:
+        """A trading day started: its starting equity, so that a restart keeps the daily-loss guard's reference."""
+        with self.engine.begin() as conn:
+            save_trading_day(conn, portfolio, at)
+
     def record_cycle(self, at: datetime, portfolio: Portfolio, prices: dict[str, float]) -> None:
         """The equity snapshot of a finished cycle, and the trailing-stop peaks the cycle moved."""
         with self.engine.begin() as conn:
@@ -132,30 +136,6 @@ def write_position(conn: Connection, portfolio: Portfolio, market: str, at: date
             market=market, volume=position.volume, avg_price_krw=position.avg_price_krw,
             cost_krw=portfolio.entry_cost_krw.get(market, position.cost_krw), peak_price_krw=position.peak_price_krw,
             opened_at=to_db_time(position.opened_at), updated_at=to_db_time(at)))
-
-
-def stored_fills(engine: Engine) -> list[tuple[Fill, str]]:
-    """Every fill with the kind of the order that caused it, in the order they happened."""
-    query = (select(fills, orders.c.kind).join(orders, orders.c.identifier == fills.c.order_identifier)
-             .order_by(fills.c.id))
-    with engine.connect() as conn:
-        return [(Fill(r.market, r.side, r.order_identifier, float(r.price_krw), float(r.volume), float(r.fee_krw),
-                      float(r.funds_krw), from_db_time(r.filled_at)), r.kind) for r in conn.execute(query)]
-
-
-def load_books(engine: Engine, principal_krw: float, exchange=None) -> Portfolio:
-    """The portfolio as the stored fills leave it (and the paper wallet, if given, booked the same way)."""
-    portfolio = Portfolio(principal_krw, principal_krw)
-    for fill, kind in stored_fills(engine):
-        portfolio.apply(fill, kind)
-        if exchange is not None:
-            exchange.book(fill)
-    with engine.connect() as conn:
-        for row in conn.execute(select(positions)):
-            position = portfolio.positions.get(row.market)
-            if position is not None:
-                portfolio.positions[row.market] = replace(position, peak_price_krw=float(row.peak_price_krw))
-    return portfolio
 
 
 def last_candle_times(engine: Engine) -> dict[str, datetime]:

@@ -127,6 +127,22 @@ outbox = Table(
     Column("sent_at", DateTime(timezone=True)),
 )
 
+cash_flows = Table(
+    "cash_flows", metadata,  # migration 0005: KRW in or out other than by a fill
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("amount_krw", KRW, nullable=False),  # positive: money in
+    Column("kind", String(16), nullable=False),  # funding | deposit | withdrawal
+    Column("reason", Text, nullable=False),
+)
+
+trading_days = Table(
+    "trading_days", metadata,  # migration 0005: the equity each UTC day started from (daily-loss guard)
+    Column("day", String(10), primary_key=True),
+    Column("start_equity_krw", KRW, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 audit_log = Table(
     "audit_log", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

@@ -15,7 +15,7 @@ from core.trading.types import RiskSettings
 log = logging.getLogger(__name__)
 
 MARKETS_KEY = "markets"
-PRINCIPAL_KEY = "live_principal_krw"  # the account's value when live trading first started
+PRINCIPAL_KEY = "live_principal_krw"  # written before cash flows existed (0005); ignored now
 
 
 def _text(value) -> str:
@@ -71,16 +71,3 @@ def load_markets(engine: Engine) -> tuple[str, ...] | None:
 def save_markets(conn: Connection, markets: tuple[str, ...], at: datetime) -> None:
     conn.execute(delete(settings_table).where(settings_table.c.name == MARKETS_KEY))
     conn.execute(settings_table.insert().values(name=MARKETS_KEY, value=",".join(markets), updated_at=to_db_time(at)))
-
-
-def load_principal(engine: Engine) -> float | None:
-    with engine.connect() as conn:
-        value = conn.execute(select(settings_table.c.value).where(settings_table.c.name == PRINCIPAL_KEY)).scalar()
-    return float(value) if value is not None else None
-
-
-def save_principal(engine: Engine, principal_krw: float, at: datetime) -> None:
-    with engine.begin() as conn:
-        conn.execute(delete(settings_table).where(settings_table.c.name == PRINCIPAL_KEY))
-        conn.execute(settings_table.insert().values(name=PRINCIPAL_KEY, value=repr(float(principal_krw)),
-                                                    updated_at=to_db_time(at)))

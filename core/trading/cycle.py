@@ -14,9 +14,9 @@ from typing import Callable, Protocol
 import numpy as np
 import pandas as pd
 
-from core.events import step_events
+from core.events import Event, step_events
 from core.features import SEQUENCE_LENGTH, build_feature_history
-from core.trading.engine import TradingEngine, candle_shock_exit
+from core.trading.engine import TradingEngine, books_problem, candle_shock_exit
 from core.trading.portfolio import ClosedTrade, Portfolio
 from core.trading.rules import MIN_ORDER_KRW
 from core.trading.types import Decision, Fill, OrderLimits, RiskSettings
@@ -176,18 +176,27 @@ class TradingCycle:
         self.limits = limits
         self.reconciler = reconciler  # core.reconcile.Reconciler: the books checked against the exchange
         self.prices: dict[str, float] = {}
+        self._books_problem: str | None = None
 
-    def reconcile(self, now: datetime) -> set[str]:
-        """Settle orders left open and adopt the exchange's balances; returns markets still unsettled."""
+    def reconcile(self, now: datetime) -> tuple[frozenset[str], bool]:
+        """Settle orders left open and adopt the exchange's balances; returns the markets still
+        unsettled and whether the books were checked against the exchange."""
         if self.reconciler is None:
-            return set()
-        return self.reconciler.run(self.portfolio, self.prices, now)
+            return frozenset(), True  # a simulation's books are the exchange's
+        checked = self.reconciler.run(self.portfolio, self.prices, now)
+        return checked.unsettled, checked.books_checked
 
     def run(self, now: datetime) -> list[StepResult]:
         inputs, errors = self.feed.inputs(now)
         self.prices.update({m: i.price_krw for m, i in inputs.items()})
-        unsettled = self.reconcile(now)
-        self.portfolio.mark(self.prices, now)
+        unsettled, reconciled = self.reconcile(now)
+        self.portfolio.mark(self.prices)
+        if reconciled and self.portfolio.roll_day(self.prices, now) and self.recorder is not None:
+            try:  # the day's start comes from reconciled books only, and survives a restart
+                self.recorder.record_day(self.portfolio, now)
+            except Exception:
+                log.exception("the start of trading day %s could not be stored", self.portfolio.day)
+        self._check_books(now)
         settings = self.settings()
         results: list[StepResult] = []
         quiet: list[int] = []  # steps that sent no order: they only add to the record, stored together below
@@ -215,6 +224,24 @@ class TradingCycle:
             except Exception:
                 log.exception("equity snapshot at %s could not be stored", now)
         return results
+
+    def _check_books(self, now: datetime) -> None:
+        """Announce once when the books stop making sense (negative cash, no equity): the engine then
+        refuses to buy on them until reconciliation puts them right."""
+        problem = books_problem(self.portfolio.account(self.prices))
+        if problem == self._books_problem:
+            return
+        self._books_problem = problem
+        if problem is None:
+            log.warning("the books are sane again")
+            return
+        log.error("the books are not sane: %s", problem)
+        if self.recorder is not None:
+            try:
+                self.recorder.record_events([Event("error", f"The books are not sane ({problem}): no buying until "
+                                                            f"reconciliation with the exchange puts them right.", now)])
+            except Exception:
+                log.exception("could not store the alert either")
 
     def _stored_together(self, results: list[StepResult], quiet: list[int]) -> list[StepResult]:
         """Store the steps at `quiet` (they sent no order) in one transaction; nothing to undo if it fails."""

@@ -72,6 +72,20 @@ def signal_exit(signal: MLSignal, position: Position | None, settings: RiskSetti
     return None
 
 
+CASH_TOLERANCE_KRW = 1.0
+
+
+def books_problem(account: Account) -> str | None:
+    """What makes the books unfit to decide on, or None: cash below zero, no equity, no day start."""
+    if account.cash_krw < -CASH_TOLERANCE_KRW:
+        return f"cash is {account.cash_krw:,.0f} KRW"
+    if account.equity_krw <= 0:
+        return f"equity is {account.equity_krw:,.0f} KRW"
+    if account.day_start_equity_krw <= 0:
+        return f"the day started from {account.day_start_equity_krw:,.0f} KRW"
+    return None
+
+
 def buy_guard(signal: MLSignal, position: Position | None, account: Account, settings: RiskSettings,
               now: datetime) -> str | None:
     """The reason a BUY may not open now, or None."""
@@ -119,13 +133,20 @@ class TradingEngine:
         if not signal.ok:
             return _reject(market, "HOLD", f"no signal: {signal.error}")
         action = signal.action_at(settings.buy_threshold, settings.sell_threshold)
+        problem = books_problem(account)  # exits above need no cash; nothing opens on broken books
+        if problem is not None:
+            return _reject(market, action, f"books not sane ({problem}): not trading until reconciliation fixes them")
         if action != "BUY":
             return _reject(market, action, "model HOLD" if action == "HOLD" else "model SELL but nothing held")
         refusal = buy_guard(signal, position, account, settings, now)
         if refusal is not None:
             return _reject(market, "BUY", refusal)
+        spendable = max_buy_amount_krw(account.cash_krw)
+        if spendable < MIN_ORDER_KRW:
+            return _reject(market, "BUY", f"no KRW available: {account.cash_krw:,.0f} KRW in cash, a buy needs "
+                                          f"{MIN_ORDER_KRW:,} KRW plus the fee")
         ratio = position_size_ratio(signal, account, settings)
-        amount = min(ratio * account.equity_krw, max_buy_amount_krw(account.cash_krw))
+        amount = min(ratio * account.equity_krw, spendable)
         if amount < MIN_ORDER_KRW:
             return _reject(market, "BUY", f"order of {amount:,.0f} KRW is under Upbit's 5,000 KRW minimum")
         return Decision(market, True, "BUY", amount / account.equity_krw,

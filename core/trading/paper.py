@@ -34,6 +34,10 @@ class PaperExchange:
     def balances(self) -> Balances:
         return Balances(self.cash_krw, {m: (v, 0.0) for m, v in self.holdings.items()})
 
+    def deposit(self, amount_krw: float) -> None:
+        """KRW in (or out, negative) other than by a fill: the wallet's funding, replayed at a restart."""
+        self.cash_krw += float(amount_krw)
+
     def book(self, fill: Fill) -> None:
         """Enter a fill in the wallet (every order goes through here; a restart replays stored fills)."""
         if fill.identifier in self._orders:

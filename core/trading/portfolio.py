@@ -47,16 +47,30 @@ class Portfolio:
         for name, value in state.items():
             setattr(self, name, value.copy() if isinstance(value, (dict, list)) else value)
 
-    def mark(self, prices: dict[str, float], now: datetime) -> None:
-        """Move trailing-stop peaks up to the latest prices and roll the trading day (UTC)."""
+    def mark(self, prices: dict[str, float]) -> None:
+        """Move trailing-stop peaks up to the latest prices."""
         for market, position in list(self.positions.items()):
             price = prices.get(market)
             if price is not None and price > position.peak_price_krw:
                 self.positions[market] = replace(position, peak_price_krw=price)
+
+    def roll_day(self, prices: dict[str, float], now: datetime) -> bool:
+        """Start a new trading day (UTC) from the equity now; True if one started. Call it only on
+        reconciled books: the day's start is what the daily-loss guard measures against."""
         today = now.strftime("%Y-%m-%d")
-        if today != self.day:
-            self.day = today
-            self.day_start_equity_krw = self.equity(prices)
+        if today == self.day:
+            return False
+        self.day = today
+        self.day_start_equity_krw = self.equity(prices)
+        return True
+
+    def add_cash_flow(self, amount_krw: float) -> None:
+        """Money in (positive) or out other than by a fill: funding, a deposit, a withdrawal. It is
+        capital, not profit, so it moves the principal and the day's starting equity as well."""
+        self.cash_krw += amount_krw
+        self.principal_krw += amount_krw
+        if self.day is not None:
+            self.day_start_equity_krw += amount_krw
 
     def equity(self, prices: dict[str, float]) -> float:
         return self.cash_krw + sum(p.value_krw(prices.get(m, p.avg_price_krw)) for m, p in self.positions.items())
