@@ -9,10 +9,11 @@ import argparse
 import json
 import logging
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core.settings import BUNDLED_DATA_DIR, Settings, SettingsError, load_settings, parse_markets
+from core.settings import BUNDLED_DATA_DIR, SHIPPED_MODEL_DIR, Settings, SettingsError, load_settings, parse_markets
 
 log = logging.getLogger("autotrader")
 
@@ -33,9 +34,28 @@ def _markets(text: str | None, settings: Settings) -> tuple[str, ...]:
 
 
 def _existing_dir(path: Path, what: str) -> Path:
+    if path.is_file() and path.name.endswith((".csv", ".csv.gz")):
+        raise UsageError(f"{what} {path} is a file; give the directory that holds it: a data set is a directory of "
+                         f"<MARKET>_<interval>.csv files (e.g. {path.parent}/)")
     if not path.is_dir():
         raise UsageError(f"{what} {path} is not a directory")
     return path
+
+
+def _training_out(args) -> Path:
+    """Where `train` writes: --out, or a new dated directory; never over the shipped models unasked."""
+    if args.out:
+        out = Path(args.out)
+        if out.resolve() == SHIPPED_MODEL_DIR.resolve() and not args.replace_shipped:
+            raise UsageError(f"--out {out} is the shipped models that `autotrader run` uses by default; write "
+                             f"elsewhere and point MODEL_DIR at it, or add --replace-shipped (maintainers)")
+        return out
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
+    out = Path("models") / f"trained-{stamp}"
+    n = 2
+    while out.exists():
+        out, n = Path("models") / f"trained-{stamp}-{n}", n + 1
+    return out
 
 
 def cmd_train(args, settings: Settings) -> int:
@@ -44,7 +64,7 @@ def cmd_train(args, settings: Settings) -> int:
 
     data = _existing_dir(Path(args.data), "--data")
     markets = _markets(args.markets, settings)
-    out = Path(args.out) if args.out else settings.model_dir
+    out = _training_out(args)
     spec = LabelSpec(horizon=args.horizon, threshold=args.threshold)
     config = TrainConfig(seed=args.seed, epochs=args.epochs)
     print(f"Training {', '.join(markets)} from {data} into {out} (horizon {spec.horizon}, threshold {spec.threshold:.3%})")
@@ -55,6 +75,7 @@ def cmd_train(args, settings: Settings) -> int:
     own = ", ".join(report.per_market_heads) or "none"
     print(f"\nPer-market heads kept (better validation log-loss than the global head): {own}")
     print(f"Trained in {report.seconds:.1f} s; models written to {out}")
+    print(f"To use them: MODEL_DIR={out} autotrader run (or --model-dir {out} for run, backtest and evaluate)")
     return 0
 
 
@@ -120,6 +141,7 @@ def _risk_overrides(items: list[str] | None):
 
 
 def cmd_run(args, settings: Settings) -> int:
+    from bot.views import run_summary
     from models.manager import MultiCoinModelManager
 
     if settings.is_live and args.replay is not None:
@@ -143,9 +165,7 @@ def cmd_run(args, settings: Settings) -> int:
     if result is None:
         print("Stopped before the end of the data.")
         return 0
-    print(f"\nSummary: {result.equity.index[0]:%Y-%m-%d %H:%M} .. {result.equity.index[-1]:%Y-%m-%d %H:%M} UTC, "
-          f"{len(result.equity)} candles")
-    print(backtest_table(result.metrics, result.buy_and_hold_metrics))
+    print("\nSummary: " + run_summary(result, defaults))
     print(f"Journal: {args.db or 'sqlite:///replay.db'} (signals, orders, fills, equity, alerts, audit log)")
     return 0
 
@@ -160,7 +180,8 @@ def _run_replay_telegram(settings, data, markets, manager, defaults, args):
                              interval_seconds=settings.interval_seconds, start_krw=settings.paper_start_krw,
                              defaults=defaults, slippage=args.slippage)
         print(f"Replaying {', '.join(markets)} from {data} with the Telegram bot; Ctrl-C stops.", flush=True)
-        return run_with_telegram(settings, replay.agent, replay, args.speed)
+        with _telegram_errors(settings):
+            return run_with_telegram(settings, replay.agent, replay, args.speed)
     finally:
         db.dispose()
 
@@ -184,14 +205,32 @@ def _run_agent(settings, markets, manager, defaults, args) -> int:
             return 0
         print(f"autotrader: {settings.mode} trading {', '.join(markets)} on {settings.upbit_api_url} candles, Telegram bot "
               f"running; Ctrl-C or SIGTERM stops.", flush=True)
-        run_with_telegram(settings, agent)
+        with _telegram_errors(settings):
+            run_with_telegram(settings, agent)
     finally:
         db.dispose()
     return 0
 
 
+@contextmanager
+def _telegram_errors(settings: Settings):
+    """A token Telegram refuses is a setting to fix: one line naming which token, never the token."""
+    from telegram.error import InvalidToken
+
+    from core.redaction import hint
+
+    try:
+        yield
+    except InvalidToken:
+        raise UsageError(f"Telegram rejected the bot token ({hint(settings.telegram_bot_token)}); check "
+                         f"TELEGRAM_BOT_TOKEN") from None
+
+
 def cmd_backtest(args, settings: Settings) -> int:
-    from core.backtest import plot_equity, run_backtest
+    from bot.views import run_summary
+    from bot.charts import backtest_png
+    from core.backtest import run_backtest
+    from core.performance import drawdown_series
     from models.manager import MultiCoinModelManager
 
     data = _existing_dir(Path(args.data), "--data")
@@ -199,17 +238,19 @@ def cmd_backtest(args, settings: Settings) -> int:
     manager = MultiCoinModelManager(Path(args.model_dir) if args.model_dir else settings.model_dir, markets)
     risk = _risk_overrides(args.set)
     start, end = _instant(args.start, "--start"), _instant(args.end, "--end")
+    if start is not None and end is not None and start > end:
+        raise UsageError(f"--start {start.isoformat()} is after --end {end.isoformat()}")
     result = run_backtest(data, markets, manager, interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
                           start_krw=settings.paper_start_krw, slippage=args.slippage, settings=risk, start=start, end=end)
-    print(f"Backtest of {', '.join(markets)} on {data}: {result.equity.index[0]:%Y-%m-%d %H:%M} .. "
-          f"{result.equity.index[-1]:%Y-%m-%d %H:%M} UTC, {len(result.equity)} candles, paper wallet {settings.paper_start_krw:,} KRW")
-    print(backtest_table(result.metrics, result.buy_and_hold_metrics))
+    print(f"Backtest of {', '.join(markets)} on {data}, paper wallet {settings.paper_start_krw:,} KRW: "
+          + run_summary(result, risk))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result.to_json(), indent=2))
         print(f"JSON written to {args.json}")
     if args.plot:
-        plot_equity(result, Path(args.plot))
+        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.plot).write_bytes(backtest_png(result.equity, result.buy_and_hold, drawdown_series))
         print(f"Equity curve written to {args.plot}")
     return 0
 
@@ -227,43 +268,47 @@ def _instant(text: str | None, option: str):
     return value.tz_localize("UTC") if value.tzinfo is None else value.tz_convert("UTC")
 
 
-def backtest_table(strategy: dict, hold: dict) -> str:
-    def cell(key: str, value) -> str:
-        if value is None:
-            return "-"
-        if key in ("trades",):
-            return str(value)
-        if key.endswith("_krw"):
-            return f"{value:,.0f}"
-        if key in ("sharpe", "sortino", "calmar", "profit_factor", "average_holding_hours"):
-            return f"{value:.2f}"
-        return f"{value:.2%}"
-
-    lines = ["| figure | strategy | buy and hold |", "|---|---|---|"]
-    for key in strategy:
-        lines.append(f"| {key} | {cell(key, strategy[key])} | {cell(key, hold.get(key))} |")
-    return "\n".join(lines)
-
-
 def cmd_db(args, settings: Settings) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
+    from core.storage.connect import shown_url
+    from core.storage.history import trading_history
     from core.storage.migrate import downgrade, upgrade
 
-    try:
-        if args.action == "upgrade":
-            upgrade(settings.database_url, args.revision or "head")
-        else:
-            downgrade(settings.database_url, args.revision or "base")
-    except SQLAlchemyError as exc:
-        raise UsageError(f"database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
-    print(f"database {args.action} to {args.revision or ('head' if args.action == 'upgrade' else 'base')}: done")
+    url = settings.database_url
+    if args.action == "upgrade":
+        upgrade(url, args.revision or "head")
+        print(f"database upgrade to {args.revision or 'head'}: done ({shown_url(url)})")
+        return 0
+    if not args.revision:
+        raise UsageError("downgrade needs a target revision, e.g. `autotrader db downgrade 0004` (one step) or "
+                         "`autotrader db downgrade base --yes` (drops every table)")
+    history = trading_history(url)
+    if history and not args.force:
+        raise UsageError(f"{shown_url(url)} holds a trading history ({history}); a downgrade may drop it. Back it up "
+                         f"first (SQLite: copy the file; PostgreSQL: pg_dump), then add --force")
+    if args.revision == "base" and not args.yes:
+        raise UsageError(f"downgrade to base drops every table of {shown_url(url)}; add --yes if that is what you "
+                         f"want (back the database up first)")
+    print(f"Downgrading {shown_url(url)} to {args.revision}. A backup is your only way back: SQLite, copy the file; "
+          f"PostgreSQL, pg_dump.", flush=True)
+    downgrade(url, args.revision)
+    print(f"database downgrade to {args.revision}: done")
     return 0
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("autotrader")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotrader", description="Autonomous trading agent for Upbit KRW markets.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument("--version", action="version", version=f"autotrader {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="the agent: paper trading with the console chat (--replay: over historical candles)")
@@ -282,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train models from candle files")
     p.add_argument("--data", default=str(TRAINING_DATA), help="directory of <MARKET>_<interval>.csv files (default: bundled Binance history)")
     p.add_argument("--markets", help="comma list (default: MARKETS); a KRW market may learn from the same coin in another quote")
-    p.add_argument("--out", help="model directory to write (default: MODEL_DIR, i.e. the shipped models)")
+    p.add_argument("--out", help="model directory to write (default: a new models/trained-<date> directory; "
+                                 "never the shipped models unless --replace-shipped)")
+    p.add_argument("--replace-shipped", action="store_true", help="allow --out to be the shipped models directory")
     p.add_argument("--horizon", type=int, default=12, help="label horizon in candles (default 12)")
     p.add_argument("--threshold", type=float, default=0.005, help="net return beyond which a label is BUY/SELL (default 0.005)")
     p.add_argument("--epochs", type=int, default=6, help="maximum LSTM epochs (default 6, early stopping)")
@@ -314,7 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("db", help="database migrations (DATABASE_URL, SQLite by default)")
     p.add_argument("action", choices=("upgrade", "downgrade"))
-    p.add_argument("revision", nargs="?", help="target revision (default: head for upgrade, base for downgrade)")
+    p.add_argument("revision", nargs="?", help="target revision (upgrade: default head; downgrade: required, "
+                                               "e.g. 0004, or base to drop every table)")
+    p.add_argument("--yes", action="store_true", help="downgrade to base: yes, drop every table")
+    p.add_argument("--force", action="store_true", help="downgrade a database that holds orders or fills")
     p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("download", help="fetch Upbit candles into the CSV format (needs internet)")
@@ -333,24 +383,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.redact import install, redacted_traceback
+    from core.redaction import database_password, redact
+
+    install([])  # stderr and every log line are redacted from here on; the secrets follow once read
     from core.candles import CandleDataError
     from core.replay import ReplayDatabaseError
+    from core.storage.database import DatabaseError
     from core.upbit.errors import UpbitError
     from models.hybrid import ModelLoadError
 
     try:
         settings = load_settings()
-        from bot.redact import install
-
-        install([settings.telegram_bot_token, settings.upbit_access_key, settings.upbit_secret_key])
+        install([settings.telegram_bot_token, settings.upbit_access_key, settings.upbit_secret_key,
+                 database_password(settings.database_url)])
         return args.func(args, settings)
     except (UsageError, SettingsError, CandleDataError, ModelLoadError, UpbitError, ReplayDatabaseError,
-            ValueError) as exc:
-        print(f"autotrader {args.command}: {exc}", file=sys.stderr)
+            DatabaseError, ValueError) as exc:
+        print(redact(f"autotrader {args.command}: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"autotrader {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: the traceback helps, but never with a secret in it
+        sys.stderr.write(redacted_traceback(type(exc), exc, exc.__traceback__))
+        print(redact(f"autotrader {args.command}: unexpected failure ({exc.__class__.__name__}); please report it "
+                     f"with the traceback above"), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

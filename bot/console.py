@@ -15,6 +15,7 @@ from typing import TextIO
 from bot.views import render, when
 from core.agent import CONSOLE
 from core.commands import CommandService
+from core.redaction import redact
 from core.reports import ChartData, EquityData
 from core.storage.outbox import due, mark_sent
 
@@ -84,4 +85,4 @@ class ConsoleChat:
         return path
 
     def print(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        print(redact(text), file=self.out, flush=True)

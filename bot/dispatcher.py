@@ -17,6 +17,7 @@ from typing import Callable
 
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from core.redaction import redact
 from core.storage.outbox import due, fan_out, mark_failed, mark_retry, mark_sent, waiting_chats
 from core.storage.users import Subscriber
 
@@ -50,7 +51,7 @@ def split_text(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
 
 
 def alert_html(kind: str, text: str) -> str:
-    return f"<b>{LABELS.get(kind, kind)}</b>\n{html.escape(text)}"
+    return f"<b>{LABELS.get(kind, kind)}</b>\n{html.escape(redact(text))}"
 
 
 def backoff_seconds(attempts: int, rng: random.Random = random.Random()) -> float:

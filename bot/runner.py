@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from datetime import time as dt_time
 
 from telegram import Update
+from telegram.error import InvalidToken
 
 from bot.dispatcher import AlertDispatcher
 from bot.telegram_bot import BotRuntime, build_application, menu
@@ -50,8 +51,15 @@ def daily_summary_text(service: CommandService) -> str:
             f"{render(service.cmd_positions([], None))}")
 
 
+def _not_invalid_token(record: logging.LogRecord) -> bool:
+    """python-telegram-bot logs a refused token with its traceback before raising it; the CLI says it
+    in one line instead (bot.cli), so that record is dropped."""
+    return not (record.exc_info and isinstance(record.exc_info[1], InvalidToken))
+
+
 def run_with_telegram(settings: Settings, agent: Agent, replay: Replay | None = None, speed: float = 20.0):
     """Run until stopped (or, for a replay, until the data ends); returns the replay's figures or None."""
+    logging.getLogger("telegram.ext").addFilter(_not_invalid_token)  # the retry loop logs there
     runtime = BotRuntime(settings, agent, CommandService(agent))
     sim = replay.simulation() if replay is not None else None
     outcome: dict = {}

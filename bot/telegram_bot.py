@@ -31,6 +31,7 @@ from core.agent import Agent, Caller
 from core.commands import COMMANDS, CommandService, Confirm, parse_command
 from core.events import KINDS
 from core.reports import ChartData, EquityData
+from core.redaction import redact
 from core.settings import Settings
 from core.storage.users import PREFERENCES, register, set_preference, subscribers
 
@@ -69,7 +70,7 @@ def _rt(context: ContextTypes.DEFAULT_TYPE) -> BotRuntime:
 
 
 async def reply(update: Update, text: str, **kwargs) -> None:
-    for piece in split_text(html.escape(text)):
+    for piece in split_text(html.escape(redact(text))):
         await update.effective_message.reply_text(piece, parse_mode="HTML", **kwargs)
 
 

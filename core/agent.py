@@ -55,6 +55,8 @@ class Agent:
         self.last_cycle_seconds: float | None = None
         self.next_cycle_at: datetime | None = None
         self.cycles = 0
+        self.changes: list[tuple[datetime, str, str]] = []  # settings changed by command: (when, who, what)
+        self.no_signal: dict[str, str] = {}  # market -> why its latest step had no signal (warming up, an error)
 
     @property
     def portfolio(self):
@@ -67,6 +69,11 @@ class Agent:
     def run_cycle(self, now: datetime) -> list[StepResult]:
         started = time.perf_counter()
         results = self.cycle.run(now)
+        for result in results:
+            if result.signal is None:
+                self.no_signal[result.market] = str(result.warming_up or result.error)
+            else:
+                self.no_signal.pop(result.market, None)
         self.now = now
         self.last_cycle_seconds = time.perf_counter() - started
         self.cycles += 1
@@ -82,6 +89,8 @@ class Agent:
             if diff:
                 enqueue(conn, Event("system", f"Settings changed by {caller}: {detail}", at))
         self.risk = new
+        if diff:
+            self.changes.append((at, str(caller), detail))
         return diff
 
     def change_markets(self, action: str, market: str, caller: Caller) -> tuple[str, ...]:

@@ -10,13 +10,25 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from core.performance import drawdown_series, performance
+from core.performance import performance
 from core.sources import CsvReplaySource
 from core.trading.cycle import PrecomputedFeed, StepResult, TradingCycle
 from core.trading.paper import PaperExchange
 from core.trading.portfolio import Portfolio
 from core.trading.rules import FEE_RATE
 from core.trading.types import RiskSettings
+
+
+@dataclass(frozen=True)
+class OpenPosition:
+    """A position still open when the data ended: valued at the market's last close, not sold (no
+    sale fee deducted)."""
+
+    market: str
+    volume: float
+    avg_price_krw: float
+    price_krw: float
+    value_krw: float
 
 
 @dataclass
@@ -26,6 +38,8 @@ class BacktestResult:
     metrics: dict
     buy_and_hold_metrics: dict
     steps: list[StepResult] = field(default_factory=list)
+    open_positions: tuple[OpenPosition, ...] = ()
+    settings_changes: tuple[tuple[datetime, str, str], ...] = ()  # (when, who, what) during a replay
 
     def decisions(self) -> list[tuple]:
         """(time, market, action, approved, kind) of every decision: what two runs must agree on."""
@@ -38,6 +52,9 @@ class BacktestResult:
             "buy_and_hold": self.buy_and_hold_metrics,
             "period": [self.equity.index[0].isoformat(), self.equity.index[-1].isoformat()],
             "ticks": len(self.equity),
+            "open_positions": [vars(p) for p in self.open_positions],
+            "settings_changes": [{"at": at.isoformat(), "by": who, "change": what}
+                                 for at, who, what in self.settings_changes],
         }
 
 
@@ -86,9 +103,11 @@ class Simulation:
     reports the figures of the ticks run so far."""
 
     def __init__(self, ticks: pd.DatetimeIndex, run_cycle: Callable[[datetime], list[StepResult]],
-                 cycle: TradingCycle, series: dict[str, pd.DataFrame], start_krw: float, interval_seconds: int):
+                 cycle: TradingCycle, series: dict[str, pd.DataFrame], start_krw: float, interval_seconds: int,
+                 changes: Callable[[], list] = list):
         self.ticks, self.run_cycle, self.cycle, self.series = ticks, run_cycle, cycle, series
         self.start_krw, self.interval_seconds = start_krw, interval_seconds
+        self.changes = changes  # the settings changed by command so far (a replay's agent knows them)
         self.equity = np.empty(len(ticks))
         self.done = 0
         self.exposed = 0
@@ -128,7 +147,11 @@ class Simulation:
         hold = buy_and_hold_curve(self.series, ticks, self.start_krw, pd.Timedelta(seconds=self.interval_seconds))
         hold_metrics = performance(hold, [], [], 1.0, self.start_krw * FEE_RATE / (1 + FEE_RATE), self.interval_seconds)
         hold_metrics["trades"] = len(self.series)
-        return BacktestResult(curve, hold, metrics, hold_metrics, self.steps)
+        prices = self.cycle.prices
+        still_open = tuple(OpenPosition(m, p.volume, p.avg_price_krw, prices.get(m, p.avg_price_krw),
+                                        p.value_krw(prices.get(m, p.avg_price_krw)))
+                           for m, p in sorted(self.cycle.portfolio.positions.items()))
+        return BacktestResult(curve, hold, metrics, hold_metrics, self.steps, still_open, tuple(self.changes()))
 
 
 def simulate(ticks: pd.DatetimeIndex, run_cycle: Callable[[datetime], list[StepResult]], cycle: TradingCycle,
@@ -147,23 +170,3 @@ def run_backtest(data_dir: Path, markets: Sequence[str], manager, *, interval: s
     return simulate(ticks, cycle.run, cycle, series, start_krw, interval_seconds)
 
 
-def plot_equity(result: BacktestResult, path: Path, title: str = "autotrader backtest") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    top.plot(result.equity.index, result.equity.to_numpy(), label="strategy", color="tab:blue")
-    top.plot(result.buy_and_hold.index, result.buy_and_hold.to_numpy(), label="buy and hold (equal weights)", color="tab:gray")
-    top.set_ylabel("equity (KRW)")
-    top.set_title(title)
-    top.legend(loc="upper left")
-    for curve, color in ((result.equity, "tab:blue"), (result.buy_and_hold, "tab:gray")):
-        dd = drawdown_series(curve) * 100
-        bottom.fill_between(dd.index, dd.to_numpy(), 0, color=color, alpha=0.35)
-    bottom.set_ylabel("drawdown (%)")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -18,6 +18,7 @@ from core.settings import SettingsError, parse_market
 from core.storage.database import from_db_time
 from core.storage.schema import equity_snapshots, signals
 from core.trading.cycle import StepResult
+from core.trading.parameters import warning_for, with_unit
 from core.trading.rules import FEE_RATE
 from core.trading.types import RiskSettings
 
@@ -141,7 +142,7 @@ class SignalRow:
 @dataclass(frozen=True)
 class SignalsView:
     rows: tuple[SignalRow, ...]
-    missing: tuple[str, ...]
+    waiting: tuple[tuple[str, str], ...]  # (market, why it has no signal now)
 
 
 @dataclass(frozen=True)
@@ -230,18 +231,18 @@ class CommandService:
                           min(returns, default=None), start, p.equity(self.agent.prices))
 
     def cmd_signals(self, args, caller):
-        rows, missing = [], []
+        rows, waiting = [], []
         with self.agent.db.connect() as conn:
             for market in self.agent.markets:
                 r = conn.execute(select(signals).where(signals.c.market == market)
                                  .order_by(signals.c.candle_at.desc()).limit(1)).first()
-                if r is None:
-                    missing.append(market)
-                    continue
-                rows.append(SignalRow(market, from_db_time(r.candle_at), r.action, r.buy_probability, r.hold_probability,
-                                      r.sell_probability, r.confidence, r.emergency_score, r.decision_action,
-                                      r.decision_reason))
-        return SignalsView(tuple(rows), tuple(missing))
+                if market in self.agent.no_signal or r is None:
+                    waiting.append((market, self.agent.no_signal.get(market, "no cycle has judged it yet")))
+                if r is not None:
+                    rows.append(SignalRow(market, from_db_time(r.candle_at), r.action, r.buy_probability,
+                                          r.hold_probability, r.sell_probability, r.confidence, r.emergency_score,
+                                          r.decision_action, r.decision_reason))
+        return SignalsView(tuple(rows), tuple(waiting))
 
     def cmd_daily(self, args, caller):
         days = _days(args, default=7)
@@ -280,7 +281,7 @@ class CommandService:
             return Problem(f"no chart for {market}: {exc}")
 
     def cmd_equity(self, args, caller):
-        data = reports.equity_data(self.agent.db)
+        data = reports.equity_data(self.agent.db, self.agent.cycle.feed, self.agent.markets, self.agent.clock())
         if len(data.times) < 2:
             return Problem("not enough cycles yet for an equity curve")
         return data
@@ -342,8 +343,10 @@ class CommandService:
             raise UsageError(str(exc)) from None
         old = getattr(self.agent.risk, name)
         if not self.agent.change_settings(new, caller, command):
-            return Notice(f"{name} is already {old}.")
-        return Notice(f"{name} set to {getattr(new, name)} (was {old}).")
+            return Notice(f"{name} is already {with_unit(name, old)}.")
+        text = f"{name} set to {with_unit(name, getattr(new, name))} (was {with_unit(name, old)})."
+        warning = warning_for(name, getattr(new, name))
+        return Notice(text + (f"\nWarning: {warning}." if warning else ""))
 
     def _positions(self) -> tuple[PositionView, ...]:
         p, prices = self.agent.portfolio, self.agent.prices

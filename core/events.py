@@ -74,6 +74,8 @@ def step_events(result) -> list[Event]:
             events.append(Event("exit", f"{EXIT_TITLES[decision.kind]} {market}: {decision.reason}. {text}", at, market))
         else:
             events.append(Event("fill", text, at, market))
+    if result.warming_up is not None:
+        events.append(Event("system", f"{market} is {result.warming_up}", at, market))
     if result.error is not None:
         if decision is not None and decision.approved and decision.kind == "emergency":
             events.append(Event("emergency", f"EMERGENCY SELL {market} FAILED: {result.error}", at, market))

@@ -55,7 +55,8 @@ class FeatureState:
         """A state from one contiguous run of at least MIN_HISTORY candles (no hole beyond tolerance)."""
         if len(candles) < MIN_HISTORY:
             raise InsufficientHistoryError(
-                f"{market}: {len(candles)} contiguous candles, at least {MIN_HISTORY} are needed to build one window")
+                f"{market}: {len(candles)} contiguous candles, at least {MIN_HISTORY} are needed to build one window",
+                needed=MIN_HISTORY - len(candles))
         recursions: dict[str, float] = {}
         matrix = feature_matrix(candles, recursions)
         rows = matrix[-SEQUENCE_LENGTH:]

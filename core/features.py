@@ -78,7 +78,11 @@ EMA_SPANS = (5, 10, 12, 20, 26, 50)
 
 
 class InsufficientHistoryError(ValueError):
-    """Too few (contiguous) candles to build one window."""
+    """Too few (contiguous) candles to build one window; `needed`: how many more it takes, if known."""
+
+    def __init__(self, message: str, needed: int | None = None):
+        super().__init__(message)
+        self.needed = needed
 
 
 @dataclass(frozen=True)
@@ -232,15 +236,14 @@ def last_run(candles: pd.DataFrame, market: str, interval_seconds: int = 3600) -
     """The candles after the last hole too long to bridge; InsufficientHistoryError if fewer than MIN_HISTORY."""
     if len(candles) < MIN_HISTORY:
         raise InsufficientHistoryError(
-            f"{market}: {len(candles)} candles given, at least {MIN_HISTORY} are needed to build one window"
-        )
+            f"{market}: {len(candles)} candles given, at least {MIN_HISTORY} are needed to build one window",
+            needed=MIN_HISTORY - len(candles))
     gaps = [g for g in find_gaps(candles, interval_seconds) if g.missing > MAX_TOLERATED_MISSING]
     run = candles.loc[gaps[-1].end:] if gaps else candles
     if len(run) < MIN_HISTORY:
         raise InsufficientHistoryError(
             f"{market}: only {len(run)} contiguous candles since the hole after {gaps[-1].start.isoformat()},"
-            f" at least {MIN_HISTORY} are needed"
-        )
+            f" at least {MIN_HISTORY} are needed", needed=MIN_HISTORY - len(run))
     return run
 
 

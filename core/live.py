@@ -19,7 +19,7 @@ from core.candles import CandleDataError
 from core.feature_state import FeatureState, HoleError
 from core.features import FeatureWindow, InsufficientHistoryError, last_run
 from core.sources import CandleSource
-from core.trading.cycle import MarketInput
+from core.trading.cycle import MarketInput, WarmingUp
 from core.upbit.errors import UpbitError
 
 log = logging.getLogger(__name__)
@@ -42,12 +42,15 @@ class LiveFeed:
         """The last `count` closed candles (for charts)."""
         return self.source.closed_candles(market, count, now)
 
-    def inputs(self, now: datetime) -> tuple[dict[str, MarketInput], dict[str, str]]:
+    def inputs(self, now: datetime) -> tuple[dict[str, MarketInput], dict[str, str | WarmingUp]]:
         windows, errors = [], {}
         for market in self.markets():
             try:
                 window = self.window(market, now)
-            except (InsufficientHistoryError, CandleDataError, UpbitError) as exc:
+            except InsufficientHistoryError as exc:
+                errors[market] = WarmingUp(exc.needed)
+                continue
+            except (CandleDataError, UpbitError) as exc:
                 errors[market] = str(exc)
                 continue
             if window is not None:
@@ -66,7 +69,9 @@ class LiveFeed:
         for market in self.markets():
             try:
                 windows.append(self.state(market, now).window())
-            except (InsufficientHistoryError, CandleDataError, UpbitError) as exc:
+            except InsufficientHistoryError as exc:
+                errors[market] = str(WarmingUp(exc.needed))
+            except (CandleDataError, UpbitError) as exc:
                 errors[market] = str(exc)
         for market, signal in (self.manager.predict_batch(windows) if windows else {}).items():
             if not signal.ok:

@@ -73,7 +73,8 @@ class Replay:
             self.agent.next_cycle_at = later[0].to_pydatetime() if len(later) else None
             return results
 
-        return Simulation(self.ticks, run_cycle, self.agent.cycle, self.series, self.start_krw, self.interval_seconds)
+        return Simulation(self.ticks, run_cycle, self.agent.cycle, self.series, self.start_krw, self.interval_seconds,
+                          changes=lambda: list(self.agent.changes))
 
 
 def open_replay(data_dir: Path, markets: Sequence[str], manager, db: Engine, *, interval: str = "1h",

@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from core.storage.database import from_db_time
 from core.storage.schema import equity_snapshots, fills, signals
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,14 @@ class ChartData:
 
 @dataclass(frozen=True)
 class EquityData:
+    """What /equity draws: the equity per cycle, buy-and-hold of the watched markets from the same start
+    and equity (empty when their candles cannot be had), and the fills as marks."""
+
     times: tuple[datetime, ...]
     equity_krw: tuple[float, ...]
+    hold_times: tuple[datetime, ...] = ()
+    hold_krw: tuple[float, ...] = ()
+    trades: tuple[tuple[datetime, str], ...] = ()  # (time, bid | ask)
 
 
 def chart_data(engine: Engine, feed, market: str, now: datetime, count: int = 120) -> ChartData:
@@ -114,8 +124,39 @@ def chart_data(engine: Engine, feed, market: str, now: datetime, count: int = 12
                      tuple((from_db_time(t), side, float(price)) for t, side, price in done))
 
 
-def equity_data(engine: Engine) -> EquityData:
+HOLD_CANDLES = 24 * 60  # buy-and-hold is drawn over the last 60 days of hourly candles at most
+
+
+def equity_data(engine: Engine, feed=None, markets=(), now: datetime | None = None) -> EquityData:
     with engine.connect() as conn:
         rows = conn.execute(select(equity_snapshots.c.at, equity_snapshots.c.equity_krw)
                             .order_by(equity_snapshots.c.id)).all()
-    return EquityData(tuple(from_db_time(t) for t, _ in rows), tuple(float(e) for _, e in rows))
+        done = conn.execute(select(fills.c.filled_at, fills.c.side).order_by(fills.c.id)).all()
+    times, equity = tuple(from_db_time(t) for t, _ in rows), tuple(float(e) for _, e in rows)
+    hold_times, hold = (), ()
+    if feed is not None and markets and len(times) > 1:
+        try:
+            hold_times, hold = _buy_and_hold(feed, markets, times, equity, now or times[-1])
+        except Exception as exc:  # a source that cannot answer now: the picture goes without the comparison
+            log.info("no buy-and-hold comparison for the equity picture: %s", exc)
+            hold_times, hold = (), ()
+    return EquityData(times, equity, hold_times, hold, tuple((from_db_time(t), side) for t, side in done))
+
+
+def _buy_and_hold(feed, markets, times, equity, now: datetime):
+    """Equal parts of the first snapshot's equity in each watched market, at its closes since then."""
+    start = pd.Timestamp(times[0])
+    paths = []
+    for market in markets:
+        candles = feed.candles(market, HOLD_CANDLES, now)
+        if len(candles) == 0:
+            continue
+        closes = candles["close"]
+        closes.index = closes.index + (candles.index[1] - candles.index[0] if len(candles) > 1 else pd.Timedelta(0))
+        closes = closes[closes.index >= start]
+        if len(closes) > 1:
+            paths.append(closes / closes.iloc[0])
+    if not paths:
+        return (), ()
+    mean = pd.concat(paths, axis=1).ffill().bfill().mean(axis=1) * equity[0]
+    return tuple(t.to_pydatetime() for t in mean.index), tuple(float(v) for v in mean.to_numpy())

@@ -106,8 +106,9 @@ def test_backtest_cli_writes_json_and_plot(tmp_path):
     out, plot = tmp_path / "bt.json", tmp_path / "equity.png"
     result = run_cli("backtest", "--markets", "KRW-BTC,KRW-ETH", "--set", "buy_threshold=0.42", "--json", str(out), "--plot", str(plot))
     assert result.returncode == 0, result.stderr
-    assert "| total_return |" in result.stdout
+    assert "| Total return |" in result.stdout and "Settings: the defaults except buy_threshold=0.42" in result.stdout
     report = json.loads(out.read_text())
+    assert {"open_positions", "settings_changes"} <= set(report) and "total_return" in report["strategy"]
     assert set(report) >= {"strategy", "buy_and_hold", "period"}
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = run_cli("backtest", "--set", "stop_loss=lots")
@@ -127,7 +128,9 @@ def test_a_period_is_simulated_with_the_signals_the_whole_history_gives(btc):
     assert period.inputs(closes[899].to_pydatetime()) == ({}, {}) and whole.inputs(closes[899].to_pydatetime())[0]
     start = PrecomputedFeed({"KRW-BTC": btc}, manager, 3600, closes[0], closes[200])
     _, errors = start.inputs(closes[10].to_pydatetime())  # too early for a window: said so, not skipped silently
-    assert "not enough contiguous history" in errors["KRW-BTC"]
+    assert str(errors["KRW-BTC"]) == "warming up: 139 more candles of history needed before its first signal"
+    assert start.inputs(closes[148].to_pydatetime())[1]["KRW-BTC"].candles_needed == 1
+    assert "KRW-BTC" in start.inputs(closes[149].to_pydatetime())[0]  # the 150th candle ends the first window
 
 
 def test_backtest_cli_simulates_the_period_asked_for(tmp_path):

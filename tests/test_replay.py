@@ -80,9 +80,13 @@ def test_run_replay_cli_answers_commands_and_ends_with_a_summary(db_url):
     out = result.stdout
     assert "Replaying KRW-BTC" in out and "Mode: paper (replay)" in out
     assert "Error: buy_threshold must be between 0 and 1, got 7.0; usage: /threshold" in out
-    assert "cooldown_hours set to 12.0 (was 6.0)" in out and "buy_threshold = 0.42" in out
+    assert "cooldown_hours set to 12 h (was 6 h)" in out and "buy_threshold = 0.42" in out
     assert "system: Agent started" in out and "Replay finished" in out
-    assert "| total_return |" in out and "| max_drawdown |" in out
+    assert "| Total return |" in out and "| Largest drawdown |" in out and "total_return" not in out
+    assert "Settings: the defaults except buy_threshold=0.42" in out
+    assert "Changed during the run: " in out and "by console: cooldown_hours=12.0" in out
+    assert ("Open at the end (valued at each market's last close" in out
+            or "No position was open at the end" in out)
     again = run_cli("run", "--replay", "--speed", "0", "--markets", "KRW-BTC", "--db", db)
     assert again.returncode == 2 and "needs an empty database" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
@@ -141,6 +145,6 @@ def test_run_without_a_token_is_the_console_agent_on_live_candles(tmp_path, db_u
         agent.send_signal(signal.SIGTERM)
         out, _ = agent.communicate(timeout=60)
     assert agent.returncode == 0, out
-    assert "paper trading KRW-BTC" in out and "buy_threshold set to 0.6 (was 0.55)" in out
+    assert "paper trading KRW-BTC" in out and "buy_threshold set to 0.60 (was 0.55)" in out
     assert f"KRW-BTC @ {btc.index[-1]:%Y-%m-%d %H:%M} UTC" in out  # the newest closed candle was judged
     assert "system: autotrader started" in out and "system: autotrader stopped" in out

@@ -36,7 +36,7 @@ def test_upgrade_downgrade_upgrade(db_url):
     engine = create_engine(url)
     assert "decision_reason" not in {c["name"] for c in inspect(engine).get_columns("signals")}
     engine.dispose()
-    downgrade(url)
+    downgrade(url, "base")
     assert tables(url) == set()
     upgrade(url)
     assert tables(url) == TABLES

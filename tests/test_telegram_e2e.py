@@ -71,7 +71,7 @@ def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path, db_url):
             tg.message(VIEWER, "/status")
             tg.message(ADMIN, "/threshold buy 2")
             tg.message(ADMIN, "/threshold buy 0.3", chat_id=-1001, chat_type="supergroup")  # sender decides, not chat
-            tg.wait_for(lambda s: s.chat_id == -1001 and "buy_threshold set to 0.3 (was 0.55)" in s.text, what="threshold")
+            tg.wait_for(lambda s: s.chat_id == -1001 and "buy_threshold set to 0.30 (was 0.55)" in s.text, what="threshold")
             assert any("Registered: you are a viewer" in s.text for s in tg.to(VIEWER))
             assert any("Registered: you are an admin" in s.text for s in tg.to(ADMIN2))
             assert [s.text for s in tg.to(VIEWER) if "admins only" in s.text] == ["Error: /pause is for admins only"]
@@ -135,7 +135,7 @@ def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path, db_url):
                 bot.kill()
         log = log_path.read_text()
         assert bot.returncode == 0, log[-3000:]
-        assert "Summary:" in log and "| total_return |" in log
+        assert "Summary:" in log and "| Total return |" in log
         assert tg.token not in log and tg.token.split(":")[1] not in log  # debug logging, yet no token
         assert [s.text for s in tg.to(STRANGER)] == ["This bot is private."]
         assert "ignored /pause from unauthorised user 999" in log

@@ -3,25 +3,20 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
+from core.storage.connect import DatabaseError, make_engine
 from core.storage.migrate import upgrade
+
+__all__ = ["DatabaseError", "open_database", "to_db_time", "from_db_time"]
 
 
 def open_database(url: str, migrate: bool = True) -> Engine:
-    """An engine on `url`; with `migrate`, every migration has run (an empty database gets every table)."""
+    """An engine on `url`; with `migrate`, every migration has run (an empty database gets every table).
+    DatabaseError (one line, no password) when the database cannot be used."""
     if migrate:
         upgrade(url)
-    engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.close()
-    return engine
+    return make_engine(url)
 
 
 def to_db_time(value: datetime) -> datetime:

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from core.events import Event, step_events
+from core.redaction import redact
 from core.storage.books import save_trading_day
 from core.storage.database import from_db_time, to_db_time
 from core.storage.outbox import enqueue
@@ -23,6 +24,7 @@ class Journal:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._last_error: dict[str, str] = {}  # market -> error already announced
+        self._warming_told: set[str] = set()  # markets whose warm-up was announced (once each)
 
     def record_step(self, result, portfolio: Portfolio) -> list[Event]:
         """Store one market step atomically; returns the events queued for users."""
@@ -50,13 +52,18 @@ class Journal:
         return events
 
     def _remember(self, result) -> None:
+        if result.warming_up is not None:
+            self._warming_told.add(result.market)
         if result.error is None:
             self._last_error.pop(result.market, None)
         elif result.decision is None or not result.decision.approved:
             self._last_error[result.market] = result.error
 
     def _repeated(self, result, event: Event) -> bool:
-        """A market skipped for the same reason every candle is announced once, not every hour."""
+        """A market skipped for the same reason every candle is announced once, not every hour; a warm-up
+        once per market."""
+        if result.warming_up is not None:
+            return result.market in self._warming_told
         return event.kind == "error" and result.decision is None and self._last_error.get(result.market) == result.error
 
     def record_order(self, order, at: datetime) -> None:
@@ -76,7 +83,7 @@ class Journal:
         if decision is not None and decision.approved and result.order_id is not None:
             at = to_db_time(result.at)
             values = dict(state="done" if fill is not None else (result.order_state or "failed"),
-                          reason=result.error or decision.reason, updated_at=at)
+                          reason=redact(result.error or decision.reason), updated_at=at)
             if fill is not None:
                 values.update(volume=fill.volume, amount_krw=fill.funds_krw if fill.side == "bid" else None)
             written = conn.execute(update(orders).where(orders.c.identifier == result.order_id).values(**values))
@@ -123,9 +130,9 @@ def signal_row(result) -> dict:
         buy_probability=signal.buy_probability, sell_probability=signal.sell_probability,
         hold_probability=signal.hold_probability, confidence=signal.confidence,
         emergency_score=signal.emergency_score, action=signal.action, model_id=signal.model_id,
-        error=signal.error, decision_action=decision.action if decision else None,
+        error=redact(signal.error) if signal.error else None, decision_action=decision.action if decision else None,
         decision_approved=decision.approved if decision else None,
-        decision_reason=decision.reason if decision else None)
+        decision_reason=redact(decision.reason) if decision else None)
 
 
 def write_position(conn: Connection, portfolio: Portfolio, market: str, at: datetime) -> None:

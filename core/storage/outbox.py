@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 
 from core.events import Event
+from core.redaction import redact
 from core.storage.database import from_db_time, to_db_time
 from core.storage.schema import outbox
 
@@ -30,7 +31,7 @@ class Alert:
 
 
 def enqueue(conn: Connection, event: Event, chat_id: int | None = None) -> None:
-    conn.execute(outbox.insert().values(kind=event.kind, priority=event.priority, chat_id=chat_id, text=event.text,
+    conn.execute(outbox.insert().values(kind=event.kind, priority=event.priority, chat_id=chat_id, text=redact(event.text),
                                         status="pending", attempts=0, created_at=to_db_time(event.at)))
 
 
@@ -58,7 +59,7 @@ def mark_sent(engine: Engine, alert_id: int, at: datetime) -> None:
 def mark_retry(engine: Engine, alert_id: int, error: str, next_attempt_at: datetime) -> None:
     with engine.begin() as conn:
         conn.execute(update(outbox).where(outbox.c.id == alert_id)
-                     .values(attempts=outbox.c.attempts + 1, last_error=error[:500],
+                     .values(attempts=outbox.c.attempts + 1, last_error=redact(error)[:500],
                              next_attempt_at=to_db_time(next_attempt_at)))
 
 
@@ -66,7 +67,7 @@ def mark_failed(engine: Engine, alert_id: int, error: str) -> None:
     """Give up on an alert that can never be delivered (e.g. the chat blocked the bot)."""
     with engine.begin() as conn:
         conn.execute(update(outbox).where(outbox.c.id == alert_id)
-                     .values(status="failed", attempts=outbox.c.attempts + 1, last_error=error[:500]))
+                     .values(status="failed", attempts=outbox.c.attempts + 1, last_error=redact(error)[:500]))
 
 
 def fan_out(engine: Engine, recipients: Callable[[str], Sequence[int]], now: datetime) -> int:

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
+from core.redaction import redact
 from core.storage.database import to_db_time
 from core.storage.schema import audit_log, settings as settings_table
 from core.trading.types import RiskSettings
@@ -58,7 +59,7 @@ def save_risk_settings(conn: Connection, old: RiskSettings, new: RiskSettings, a
 def audit(conn: Connection, at: datetime, user_id: int | None, source: str, command: str, detail: str,
           succeeded: bool) -> None:
     conn.execute(audit_log.insert().values(at=to_db_time(at), user_id=user_id, source=source, command=command[:64],
-                                           detail=detail, succeeded=succeeded))
+                                           detail=redact(detail), succeeded=succeeded))
 
 
 def load_markets(engine: Engine) -> tuple[str, ...] | None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from core.events import Event, step_events
-from core.features import SEQUENCE_LENGTH, build_feature_history
+from core.features import MIN_HISTORY, build_feature_history
 from core.trading.engine import TradingEngine, books_problem, candle_shock_exit
 from core.trading.portfolio import ClosedTrade, Portfolio
 from core.trading.rules import MIN_ORDER_KRW
@@ -36,9 +36,22 @@ class MarketInput:
     low_krw: float | None = None
 
 
+@dataclass(frozen=True)
+class WarmingUp:
+    """A market whose history is still too short for its first window: information, not an error."""
+
+    candles_needed: int | None  # None: not known (the features are not defined yet)
+
+    def __str__(self) -> str:
+        if self.candles_needed is None:
+            return "warming up: more history is needed before its first signal"
+        n = self.candles_needed
+        return f"warming up: {n} more candle{'s' if n != 1 else ''} of history needed before its first signal"
+
+
 class SignalFeed(Protocol):
-    def inputs(self, now: datetime) -> tuple[dict[str, MarketInput], dict[str, str]]:
-        """Signal and price per market as of `now`, and an error text per market that has none."""
+    def inputs(self, now: datetime) -> tuple[dict[str, MarketInput], dict[str, str | WarmingUp]]:
+        """Signal and price per market as of `now`, and why each market without one has none."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ class StepResult:
     order_id: str | None = None  # the identifier of the order placed, if one was
     trade: ClosedTrade | None = None  # the round trip a sale closed
     order_state: str | None = None  # an order without a fill: failed, or unknown (reconciliation settles it)
+    warming_up: WarmingUp | None = None  # no signal yet because the market's history is too short
 
 
 @dataclass(frozen=True)
@@ -111,8 +125,9 @@ class PrecomputedFeed:
         history = build_feature_history(candles, interval_seconds)
         ends = history.window_ends[wanted[history.window_ends]]
         closed_ns = closes.as_unit("ns").asi8
-        short = f"not enough contiguous history for a {SEQUENCE_LENGTH}-candle window yet"
-        out: dict[int, MarketInput | str] = {int(ns): short for ns in closed_ns[wanted]}
+        needed = candles_to_first_window(history.run_id)
+        out: dict[int, MarketInput | str | WarmingUp] = {
+            int(ns): WarmingUp(int(k)) for ns, k in zip(closed_ns[wanted], needed[wanted])}
         try:
             model = self.manager.get_model(market)
             proba = np.concatenate([model.predict_proba(history.windows(ends[i:i + self.CHUNK]))
@@ -141,11 +156,20 @@ class PrecomputedFeed:
             item = at.get(ns)
             if item is None:
                 continue  # no candle closed for this market now
-            if isinstance(item, str):
+            if isinstance(item, (str, WarmingUp)):
                 errors[market] = item
             else:
                 out[market] = item
         return out, errors
+
+
+def candles_to_first_window(run_id: np.ndarray) -> np.ndarray:
+    """For each candle, how many more candles its run needs before it ends a first full window (at
+    least 1: a candle without a window needs one more at the least)."""
+    n = len(run_id)
+    index = np.arange(n)
+    starts = np.maximum.accumulate(np.where(np.r_[True, run_id[1:] != run_id[:-1]], index, 0)) if n else index
+    return np.maximum(1, starts + MIN_HISTORY - 1 - index)
 
 
 def _not_stored(result: StepResult, exc: Exception) -> StepResult:
@@ -206,7 +230,10 @@ class TradingCycle:
             results.append(result)
 
         for market, error in errors.items():
-            record_later(StepResult(market, now, None, None, None, error))
+            if isinstance(error, WarmingUp):
+                record_later(StepResult(market, now, None, None, None, None, warming_up=error))
+            else:
+                record_later(StepResult(market, now, None, None, None, error))
         for market, item in inputs.items():
             if market in unsettled:
                 record_later(StepResult(market, now, item.signal, None, None, UNSETTLED))

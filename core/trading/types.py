@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
+from core.trading.parameters import refusal_for
+
 
 @dataclass(frozen=True)
 class Position:
@@ -90,6 +92,9 @@ class RiskSettings:
             raise ValueError(f"{name} must not be negative, got {value}")
         if kind is int and float(text) != int(float(text)):
             raise ValueError(f"{name} needs a whole number, got {text!r}")
+        refusal = refusal_for(name, value)
+        if refusal is not None:
+            raise ValueError(refusal)
         return replace(self, **{name: value})
 
 
