@@ -11,11 +11,12 @@ import pandas as pd
 
 from bench.stats import Figure
 from bench.synthetic import real_krw_candles, write_candle_dir
-from core.backtest import Simulation, identifiers
-from core.features import build_feature_history
-from core.settings import DEFAULT_MARKETS
-from core.sources import CsvReplaySource
-from core.trading.cycle import PrecomputedFeed, TradingCycle
+from core.data.features import build_feature_history
+from core.data.markets import DEFAULT_MARKETS
+from core.data.sources import CsvReplaySource
+from core.trading.backtest import Simulation, identifiers
+from core.trading.cycle import TradingCycle
+from core.trading.feeds import PrecomputedFeed
 from core.trading.paper import PaperExchange
 from core.trading.portfolio import Portfolio
 from core.trading.types import RiskSettings

@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 
 from bench.stats import Figure
 from bench.synthetic import real_krw_candles, resampled_markets
-from bot.agents import trading_agent
-from core.live import HISTORY
-from core.settings import Settings
-from core.sources import MemorySource
+from core.data.sources import MemorySource
+from core.runtime.assembly import trading_agent
+from core.service.settings import Settings
 from core.storage.database import open_database
 from core.storage.schema import orders
+from core.trading.feeds import HISTORY
 from core.trading.types import RiskSettings
 from models.manager import MultiCoinModelManager
 

@@ -14,8 +14,9 @@ import pandas as pd
 from bench.backtest import autotrader
 from bench.stats import Figure
 from bench.synthetic import real_krw_candles, write_candle_dir
-from core.candles import load_candle_csv
-from core.settings import BUNDLED_DATA_DIR, DEFAULT_MARKETS
+from core.data.bundled import BUNDLED_DATA_DIR
+from core.data.candles import load_candle_csv
+from core.data.markets import DEFAULT_MARKETS
 from tests.fakes.upbit_server import FakeUpbit
 
 READY = "first cycle at"  # the console's banner, printed once the agent is assembled and primed

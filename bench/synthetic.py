@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.candles import load_candle_csv, resolve_candle_file
-from core.settings import BUNDLED_DATA_DIR, DEFAULT_MARKETS
+from core.data.bundled import BUNDLED_DATA_DIR
+from core.data.candles import load_candle_csv, resolve_candle_file
+from core.data.markets import DEFAULT_MARKETS
 
 KRW_PER_USDT = 1_400.0
 BINANCE = BUNDLED_DATA_DIR / "binance-1h"

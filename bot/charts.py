@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from core.reports import ChartData, EquityData  # noqa: E402
+from core.service.reports import ChartData, EquityData  # noqa: E402
 
 RISE, FALL = "tab:red", "tab:blue"
 KRW_AXIS = FuncFormatter(lambda value, _: f"{value:,.0f}")

@@ -13,7 +13,10 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core.settings import BUNDLED_DATA_DIR, SHIPPED_MODEL_DIR, Settings, SettingsError, load_settings, parse_markets
+from core.data.bundled import BUNDLED_DATA_DIR
+from core.data.markets import InvalidMarket, parse_markets
+from core.service.settings import Settings, SettingsError, load_settings
+from models.shipped import SHIPPED_MODEL_DIR
 
 log = logging.getLogger("autotrader")
 
@@ -29,7 +32,7 @@ def _markets(text: str | None, settings: Settings) -> tuple[str, ...]:
         return settings.markets
     try:
         return parse_markets(text, "--markets")
-    except SettingsError as exc:
+    except InvalidMarket as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -103,8 +106,8 @@ def cmd_evaluate(args, settings: Settings) -> int:
 def cmd_download(args, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from core.download import download_market
-    from core.settings import INTERVAL_SECONDS
+    from core.data.candles import INTERVAL_SECONDS
+    from core.upbit.download import download_market
     from core.upbit.quotation import UpbitQuotationClient
 
     if args.interval not in INTERVAL_SECONDS:
@@ -172,7 +175,7 @@ def cmd_run(args, settings: Settings) -> int:
 
 def _run_replay_telegram(settings, data, markets, manager, defaults, args):
     from bot.runner import run_with_telegram
-    from core.replay import open_replay, replay_database
+    from core.service.replay import open_replay, replay_database
 
     db = replay_database(args.db)
     try:
@@ -189,8 +192,8 @@ def _run_replay_telegram(settings, data, markets, manager, defaults, args):
 def _run_agent(settings, markets, manager, defaults, args) -> int:
     from dataclasses import replace
 
-    from bot.agents import trading_agent
     from bot.runner import run_with_telegram
+    from core.runtime.assembly import trading_agent
     from core.storage.database import open_database
 
     if args.db:
@@ -227,10 +230,10 @@ def _telegram_errors(settings: Settings):
 
 
 def cmd_backtest(args, settings: Settings) -> int:
-    from bot.views import run_summary
     from bot.charts import backtest_png
-    from core.backtest import run_backtest
-    from core.performance import drawdown_series
+    from bot.views import run_summary
+    from core.trading.backtest import run_backtest
+    from core.trading.performance import drawdown_series
     from models.manager import MultiCoinModelManager
 
     data = _existing_dir(Path(args.data), "--data")
@@ -387,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     from core.redaction import database_password, redact
 
     install([])  # stderr and every log line are redacted from here on; the secrets follow once read
-    from core.candles import CandleDataError
-    from core.replay import ReplayDatabaseError
+    from core.data.candles import CandleDataError
+    from core.service.replay import ReplayDatabaseError
     from core.storage.database import DatabaseError
     from core.upbit.errors import UpbitError
     from models.hybrid import ModelLoadError

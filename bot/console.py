@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.views import render, when
-from core.agent import CONSOLE
-from core.commands import CommandService
 from core.redaction import redact
-from core.reports import ChartData, EquityData
+from core.service.agent import CONSOLE
+from core.service.commands import CommandService
+from core.service.reports import ChartData, EquityData
 from core.storage.outbox import due, mark_sent
 
 ALERT_LABELS = {"emergency": "EMERGENCY", "exit": "exit", "fill": "fill", "signal": "signal", "error": "error",

@@ -14,11 +14,11 @@ from typing import TextIO
 
 from bot.console import ConsoleChat
 from bot.runner import SHOCK_POLL_SECONDS, first_run
-from core.agent import Agent
-from core.commands import CommandService
-from core.events import Event
-from core.settings import Settings
+from core.service.agent import Agent
+from core.service.commands import CommandService
+from core.service.settings import Settings
 from core.storage.outbox import enqueue_now
+from core.trading.events import Event
 from core.trading.shock import PriceShockGuard, sell_on_shock
 from core.upbit.errors import UpbitError
 from core.upbit.quotation import UpbitQuotationClient

@@ -15,10 +15,23 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 from core.redaction import redact
-from core.storage.outbox import due, fan_out, mark_failed, mark_retry, mark_sent, waiting_chats
+from core.storage.outbox import (
+    due,
+    fan_out,
+    mark_failed,
+    mark_retry,
+    mark_sent,
+    waiting_chats,
+)
 from core.storage.users import Subscriber
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,11 @@ from typing import Sequence, TextIO
 
 from bot.console import ConsoleChat
 from bot.views import krw, when
-from core.backtest import BacktestResult
-from core.commands import CommandService
-from core.events import Event
-from core.replay import Replay, open_replay, pacer, replay_database
+from core.service.commands import CommandService
+from core.service.replay import Replay, open_replay, pacer, replay_database
 from core.storage.outbox import enqueue_now
+from core.trading.backtest import BacktestResult
+from core.trading.events import Event
 from core.trading.types import RiskSettings
 
 

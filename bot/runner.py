@@ -18,12 +18,12 @@ from telegram.error import InvalidToken
 
 from bot.dispatcher import AlertDispatcher
 from bot.telegram_bot import BotRuntime, build_application, menu
-from core.agent import Agent
-from core.commands import CommandService
-from core.events import Event
-from core.replay import Replay
-from core.settings import Settings
+from core.service.agent import Agent
+from core.service.commands import CommandService
+from core.service.replay import Replay
+from core.service.settings import Settings
 from core.storage.outbox import enqueue_now
+from core.trading.events import Event
 from core.trading.shock import PriceShockGuard, sell_on_shock
 from core.upbit.errors import UpbitError
 from core.upbit.quotation import UpbitQuotationClient
@@ -43,7 +43,7 @@ def first_run(now: datetime, interval_seconds: float, delay: float = CLOSE_DELAY
 
 def daily_summary_text(service: CommandService) -> str:
     from bot.views import render
-    from core.reports import daily
+    from core.service.reports import daily
 
     agent = service.agent
     days = render(daily(agent.db, agent.portfolio.trades, agent.portfolio.principal_krw, 2))

@@ -27,13 +27,13 @@ from telegram.ext import (
 from bot.charts import chart_png, equity_png
 from bot.dispatcher import split_text
 from bot.views import render
-from core.agent import Agent, Caller
-from core.commands import COMMANDS, CommandService, Confirm, parse_command
-from core.events import KINDS
-from core.reports import ChartData, EquityData
 from core.redaction import redact
-from core.settings import Settings
+from core.service.agent import Agent, Caller
+from core.service.commands import COMMANDS, CommandService, Confirm, parse_command
+from core.service.reports import ChartData, EquityData
+from core.service.settings import Settings
 from core.storage.users import PREFERENCES, register, set_preference, subscribers
+from core.trading.events import KINDS
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from dataclasses import fields
 from datetime import datetime
 from functools import singledispatch
 
-from core.commands import (
+from core.service.commands import (
     BalanceView,
     Confirm,
     HelpView,
@@ -19,7 +19,7 @@ from core.commands import (
     SignalsView,
     StatusView,
 )
-from core.reports import ChartData, DailyView, EquityData, ModelView
+from core.service.reports import ChartData, DailyView, EquityData, ModelView
 from core.trading.parameters import with_unit
 from core.trading.types import RiskSettings
 

@@ -9,8 +9,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from core.candles import find_gaps, load_candle_csv, resolve_candle_file
-from core.features import SEQUENCE_LENGTH, FeatureHistory, build_feature_history
+from core.data.candles import find_gaps, load_candle_csv, resolve_candle_file
+from core.data.features import SEQUENCE_LENGTH, FeatureHistory, build_feature_history
 from models.labels import LabelSpec, forward_returns, label_returns
 
 SPLITS = ("lstm_train", "head_train", "validation", "test")

@@ -1,4 +1,4 @@
-"""HybridModel (fitted LSTM encoder + LightGBM head + scaler + metadata) and HybridPredictor.
+"""HybridModel: a fitted LSTM encoder, a LightGBM head, a scaler and their metadata, saved and loaded.
 
 A model directory holds `lstm.pt`, `lightgbm.txt`, `scaler.json` and `model_metadata.json`. Loading
 checks that the files exist, parse, and were trained on the features this code builds; anything else
@@ -16,10 +16,9 @@ import lightgbm as lgb
 import numpy as np
 import torch
 
-from core.features import FEATURE_NAMES, N_FEATURES, SEQUENCE_LENGTH, FeatureWindow
+from core.data.features import FEATURE_NAMES, N_FEATURES, SEQUENCE_LENGTH, FeatureWindow
 from models.lstm import EncoderConfig, SequenceEncoder
 from models.scaler import FeatureScaler
-from models.signal import DEFAULT_BUY_THRESHOLD, DEFAULT_SELL_THRESHOLD, MLSignal
 
 log = logging.getLogger(__name__)
 
@@ -146,46 +145,3 @@ def _load_encoder(directory: Path, metadata: dict) -> SequenceEncoder:
         raise ModelLoadError(f"{directory / LSTM_FILE} is corrupt or does not fit the encoder ({exc.__class__.__name__})") from None
     encoder.eval()
     return encoder
-
-
-class HybridPredictor:
-    """User-guide API: `HybridPredictor().infer(window)` -> MLSignal.
-
-    With no `model_dir`, each window's market gets the shipped model for that market (or the global
-    fallback). A missing or corrupt model never raises here: it yields a failed signal (HOLD) whose
-    `error` says why. A malformed input does raise ValueError, since that is the caller's bug.
-    """
-
-    def __init__(
-        self,
-        model_dir: str | Path | None = None,
-        *,
-        buy_threshold: float = DEFAULT_BUY_THRESHOLD,
-        sell_threshold: float = DEFAULT_SELL_THRESHOLD,
-    ):
-        from models.manager import MultiCoinModelManager  # the manager owns directory resolution
-
-        self._single_dir = Path(model_dir) if model_dir is not None and (Path(model_dir) / METADATA_FILE).exists() else None
-        self._manager = None if self._single_dir else MultiCoinModelManager(model_dir)
-        self._model: HybridModel | None = None
-        self.buy_threshold = buy_threshold
-        self.sell_threshold = sell_threshold
-
-    def infer(self, window: FeatureWindow | dict) -> MLSignal:
-        market = window["market"]
-        sequence = check_sequences(window["sequence"])
-        timestamp = window["timestamp"]
-        if self._manager is not None:
-            self._manager.buy_threshold, self._manager.sell_threshold = self.buy_threshold, self.sell_threshold
-            return self._manager.predict(market, sequence[0], timestamp=timestamp)
-        try:
-            if self._model is None:
-                self._model = HybridModel.load(self._single_dir)
-            proba = self._model.predict_proba(sequence)[0]
-        except ModelLoadError as exc:
-            log.error("model for %s unavailable: %s", market, exc)
-            return MLSignal.failed(market, str(exc), timestamp)
-        return MLSignal.from_probabilities(
-            market, proba, buy_threshold=self.buy_threshold, sell_threshold=self.sell_threshold,
-            timestamp=timestamp, model_id=self._model.model_id,
-        )

@@ -11,9 +11,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from core.features import FeatureWindow
+from core.data.features import FeatureWindow
+from core.data.markets import DEFAULT_MARKETS
 from models.hybrid import HybridModel, ModelLoadError, check_sequences
-from models.signal import DEFAULT_BUY_THRESHOLD, DEFAULT_SELL_THRESHOLD, MLSignal
+from models.shipped import SHIPPED_MODEL_DIR
+from models.signal import MLSignal
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +23,6 @@ GLOBAL_MODEL = "global"
 
 
 def default_model_root() -> Path:
-    from core.settings import SHIPPED_MODEL_DIR
-
     return Path(os.environ.get("MODEL_DIR") or SHIPPED_MODEL_DIR)
 
 
@@ -40,20 +40,9 @@ class LoadReport:
 
 
 class MultiCoinModelManager:
-    def __init__(
-        self,
-        model_dir: str | Path | None = None,
-        markets: Iterable[str] | None = None,
-        *,
-        buy_threshold: float = DEFAULT_BUY_THRESHOLD,
-        sell_threshold: float = DEFAULT_SELL_THRESHOLD,
-    ):
-        from core.settings import DEFAULT_MARKETS
-
+    def __init__(self, model_dir: str | Path | None = None, markets: Iterable[str] | None = None):
         self.root = Path(model_dir) if model_dir is not None else default_model_root()
         self.markets = tuple(markets) if markets is not None else DEFAULT_MARKETS
-        self.buy_threshold = buy_threshold
-        self.sell_threshold = sell_threshold
         self._models: dict[Path, HybridModel] = {}
         self._encoders: dict = {}
 
@@ -100,10 +89,9 @@ class MultiCoinModelManager:
         return report
 
     def _signal(self, market: str, proba, timestamp, model: HybridModel) -> MLSignal:
-        return MLSignal.from_probabilities(
-            market, proba, buy_threshold=self.buy_threshold, sell_threshold=self.sell_threshold,
-            timestamp=timestamp, model_id=model.model_id,
-        )
+        """The signal at the guide's default thresholds; whoever decides applies its own (the engine
+        uses the settings in force, HybridPredictor its own)."""
+        return MLSignal.from_probabilities(market, proba, timestamp=timestamp, model_id=model.model_id)
 
     def predict(self, market: str, sequence, timestamp: datetime | None = None) -> MLSignal:
         """One market's signal. Bad input shape raises ValueError; an unusable model gives a failed signal."""

@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    roc_auc_score,
+)
 
 from models.labels import UPBIT_FEE_RATE
 from models.signal import BUY, CLASSES, SELL, decide_action

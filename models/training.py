@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import platform
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from core.features import FEATURE_NAMES, SEQUENCE_LENGTH
+from core.data.features import FEATURE_NAMES, SEQUENCE_LENGTH
 from models.dataset import MarketData, SplitPlan, labelled_windows, load_market
 from models.hybrid import HybridModel
 from models.labels import LabelSpec

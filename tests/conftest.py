@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from contextlib import contextmanager
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from core.candles import load_candle_csv, write_candle_csv
+from core.data.candles import load_candle_csv, write_candle_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

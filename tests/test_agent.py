@@ -7,14 +7,23 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.console import ConsoleChat
-from core.agent import CONSOLE, Agent, Caller
-from core.commands import CommandService
-from core.reconcile import Reconciler
-from core.storage.database import open_database
+from core.service.agent import CONSOLE, Agent, Caller
+from core.service.commands import CommandService
+from core.service.reconcile import Reconciler
 from core.storage.books import fund_paper_account, load_books
+from core.storage.database import open_database
 from core.storage.journal import Journal
 from core.storage.outbox import due
-from core.storage.schema import audit_log, equity_snapshots, fills, orders, outbox, positions, settings, signals
+from core.storage.schema import (
+    audit_log,
+    equity_snapshots,
+    fills,
+    orders,
+    outbox,
+    positions,
+    settings,
+    signals,
+)
 from core.storage.settings_store import load_risk_settings
 from core.trading.cycle import TradingCycle
 from core.trading.paper import PaperExchange
@@ -261,7 +270,7 @@ def test_price_shock_guard_sells_a_falling_coin_even_when_paused(db):
 
 
 def test_in_a_replay_the_shock_guard_judges_each_candles_low(db):
-    from core.trading.cycle import MarketInput
+    from core.trading.types import MarketInput
     from models.signal import MLSignal
 
     class Candles:
@@ -343,7 +352,7 @@ def test_daily_summary_text(db):
 
 
 def test_sales_can_ask_for_confirmation_after_checking_their_arguments(db):
-    from core.commands import Confirm
+    from core.service.commands import Confirm
 
     agent = make_agent(db, ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000))
     agent.run_cycle(hour(1))

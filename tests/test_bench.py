@@ -2,7 +2,7 @@
 import numpy as np
 
 from bench.synthetic import real_krw_candles, resampled_markets
-from core.candles import candles_from_records
+from core.data.candles import candles_from_records
 
 
 def test_resampled_markets_are_valid_candles_on_one_clock_with_real_returns():

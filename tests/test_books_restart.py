@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from bot.agents import trading_agent
-from core.candles import load_candle_csv
-from core.settings import load_settings
-from core.sources import MemorySource
+from core.data.candles import load_candle_csv
+from core.data.sources import MemorySource
+from core.runtime.assembly import trading_agent
+from core.service.settings import load_settings
 from core.storage.database import open_database
 from core.storage.schema import outbox, signals
 from core.trading.types import RiskSettings

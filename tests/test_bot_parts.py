@@ -5,9 +5,9 @@ from datetime import datetime, timezone
 from bot.dispatcher import TELEGRAM_LIMIT, alert_html, backoff_seconds, split_text
 from bot.redact import RedactSecrets
 from bot.runner import first_run
-from core.live import LiveFeed
-from core.sources import UpbitCandleSource
+from core.trading.feeds import LiveFeed
 from core.upbit.quotation import UpbitQuotationClient
+from core.upbit.source import UpbitCandleSource
 from models.manager import MultiCoinModelManager
 from tests.fakes.upbit_server import FakeUpbit
 

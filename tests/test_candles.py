@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.candles import CandleDataError, candles_from_records, find_gaps, load_candle_csv, resolve_candle_file, write_candle_csv
+from core.data.candles import (
+    CandleDataError,
+    candles_from_records,
+    find_gaps,
+    load_candle_csv,
+    resolve_candle_file,
+    write_candle_csv,
+)
 
 HEADER = "timestamp,open,high,low,close,volume\n"
 GOOD = ["2025-01-01T00:00:00Z,100,110,90,105,3", "2025-01-01T01:00:00Z,105,112,100,110,4"]

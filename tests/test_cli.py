@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import SettingsError, load_settings
+from core.service.settings import SettingsError, load_settings
 from tests.conftest import ROOT
 
 
@@ -86,7 +86,7 @@ def test_live_mode_needs_keys_and_limits_and_never_shows_the_keys():
     with pytest.raises(SettingsError, match="MAX_ORDER_KRW: must be 0"):
         load_settings({**keys, "MAX_ORDER_KRW": "100", "MAX_DAILY_KRW": "50000"}, env_file=None)
     settings = load_settings({**keys, "MAX_ORDER_KRW": "100_000", "MAX_DAILY_KRW": "500000"}, env_file=None)
-    assert settings.is_live and settings.order_limits.max_order_krw == 100_000
+    assert settings.is_live and settings.max_order_krw == 100_000
     assert "ACCESS-abc" not in repr(settings) and "SECRET-xyz" not in repr(settings)
     refused = run_cli("run", env={**keys})
     assert refused.returncode == 2 and "MAX_ORDER_KRW" in refused.stderr

@@ -17,9 +17,17 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, select
 
-from core.candles import load_candle_csv
+from core.data.candles import load_candle_csv
 from core.storage.books import load_books
-from core.storage.schema import cash_flows, fills, orders, outbox, positions, signals, trading_days
+from core.storage.schema import (
+    cash_flows,
+    fills,
+    orders,
+    outbox,
+    positions,
+    signals,
+    trading_days,
+)
 from tests.conftest import DATA
 from tests.fakes.upbit_exchange import FakeExchangeBook
 from tests.fakes.upbit_server import FakeUpbit

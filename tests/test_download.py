@@ -4,11 +4,11 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from core.candles import load_candle_csv
-from core.download import download_market
-from core.sources import UpbitCandleSource
+from core.data.candles import load_candle_csv
+from core.upbit.download import download_market
 from core.upbit.errors import UpbitRateLimitError, UpbitRequestError, UpbitServerError
 from core.upbit.quotation import UpbitQuotationClient
+from core.upbit.source import UpbitCandleSource
 from tests.fakes.upbit_server import FakeUpbit
 
 NOW = pd.Timestamp("2025-10-31T23:30:00Z")  # the 23:00 candle is still forming

@@ -73,7 +73,7 @@ def test_already_holding_and_minimum_order():
     assert "already holding" in ENGINE.decide(BUY, pos(), account(), RiskSettings(), 100_000, NOW).reason
     small = account(cash=100_000.0)
     d = ENGINE.decide(BUY, None, small, RiskSettings(max_position_ratio=0.04), 100_000, NOW)
-    assert not d.approved and d.reason == "order of 4,000 KRW is under Upbit's 5,000 KRW minimum"
+    assert not d.approved and d.reason == "order of 4,000 KRW is under the 5,000 KRW minimum order"
 
 
 @pytest.mark.parametrize("cash", [4_000.0, 0.0, 5_001.0])

@@ -5,12 +5,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.candles import CandleDataError, load_candle_csv
-from core.feature_state import FeatureState, HoleError
-from core.features import FEATURE_NAMES, MIN_HISTORY, InsufficientHistoryError, feature_matrix
-from core.live import HISTORY, LiveFeed
-from core.settings import BUNDLED_DATA_DIR
-from core.sources import MemorySource
+from core.data.bundled import BUNDLED_DATA_DIR
+from core.data.candles import CandleDataError, load_candle_csv
+from core.data.feature_state import FeatureState, HoleError
+from core.data.features import (
+    FEATURE_NAMES,
+    MIN_HISTORY,
+    InsufficientHistoryError,
+    feature_matrix,
+)
+from core.data.sources import MemorySource
+from core.trading.feeds import HISTORY, LiveFeed
 from models.manager import MultiCoinModelManager
 
 TOLERANCE = dict(rtol=1e-7, atol=1e-10)  # observed worst: 1.2e-9 relative (Bollinger position)

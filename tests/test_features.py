@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.features import (
+from core.data.candles import CandleDataError
+from core.data.features import (
     FEATURE_NAMES,
     FEATURE_TABLE,
     MIN_HISTORY,
@@ -13,7 +14,6 @@ from core.features import (
     feature_matrix,
     latest_window,
 )
-from core.candles import CandleDataError
 
 
 def test_46_named_features_in_a_24_step_window(btc):

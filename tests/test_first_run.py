@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from core import redaction
-from core.candles import load_candle_csv, write_candle_csv
+from core.data.candles import load_candle_csv, write_candle_csv
 from tests.conftest import DATA, ROOT
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_cli import run_cli
@@ -43,12 +43,13 @@ def test_a_token_telegram_refuses_is_one_masked_line_and_never_printed(short_rep
 
 
 def test_every_stored_or_shown_text_passes_the_same_redaction(db_url):
-    from core.events import Event
+    from datetime import datetime, timezone
+
     from core.storage.database import open_database
     from core.storage.outbox import due, enqueue_now, mark_retry
     from core.storage.schema import audit_log
     from core.storage.settings_store import audit
-    from datetime import datetime, timezone
+    from core.trading.events import Event
 
     secret = "upbit-secret-key-0123456789"
     redaction.register([secret])
@@ -144,7 +145,7 @@ def test_pictures_read_in_krw_with_legends_and_a_buy_and_hold_comparison(btc, tm
     from datetime import timedelta
 
     from bot.charts import chart_figure, equity_figure
-    from core.reports import ChartData, EquityData
+    from core.service.reports import ChartData, EquityData
 
     candles = btc.iloc[-120:]
     times = [t.to_pydatetime() for t in candles.index]
@@ -171,8 +172,8 @@ def test_pictures_read_in_krw_with_legends_and_a_buy_and_hold_comparison(btc, tm
 
 
 def test_equity_data_compares_with_buy_and_hold_and_marks_the_fills(db_url, btc):
-    from core.reports import equity_data
-    from core.sources import MemorySource
+    from core.data.sources import MemorySource
+    from core.service.reports import equity_data
     from core.storage.database import open_database
     from core.storage.schema import equity_snapshots, fills, orders
 
@@ -198,12 +199,12 @@ def test_equity_data_compares_with_buy_and_hold_and_marks_the_fills(db_url, btc)
 
 
 def test_warming_up_is_information_said_once_and_signals_say_why(db_url):
-    from core.agent import CONSOLE
-    from core.commands import CommandService
     from bot.views import render
+    from core.service.agent import CONSOLE
+    from core.service.commands import CommandService
     from core.storage.database import open_database
     from core.storage.outbox import due
-    from core.trading.cycle import WarmingUp
+    from core.trading.types import WarmingUp
     from tests.fakes.feeds import HOLD, ScriptedFeed, hour
     from tests.test_agent import make_agent
 
@@ -239,9 +240,9 @@ def test_the_fragmented_replay_starts_without_an_error_line(tmp_path):
 
 
 def test_settings_that_switch_trading_off_are_accepted_with_a_warning(db_url):
-    from core.agent import CONSOLE
-    from core.commands import CommandService
     from bot.views import render
+    from core.service.agent import CONSOLE
+    from core.service.commands import CommandService
     from core.storage.database import open_database
     from tests.fakes.feeds import ScriptedFeed
     from tests.test_agent import make_agent

@@ -8,15 +8,15 @@ import time
 import pytest
 from sqlalchemy import select
 
-from core.reconcile import Reconciler
-from core.storage.database import open_database
+from core.service.reconcile import Reconciler
 from core.storage.books import load_books
+from core.storage.database import open_database
 from core.storage.journal import Journal
 from core.storage.schema import fills, orders, outbox, positions, signals
 from core.trading.cycle import TradingCycle
 from core.trading.types import OrderLimits, RiskSettings
-from core.trading.upbit_exchange import UpbitExchange
 from core.upbit.errors import UpbitAuthError, UpbitOrderNotFoundError
+from core.upbit.exchange import UpbitExchange
 from core.upbit.exchange_api import UpbitExchangeAPI
 from core.upbit.ratelimit import EXCHANGE_LIMITS, RateLimiter
 from tests.fakes.feeds import BUY, HOLD, SELL, ScriptedFeed, hour

@@ -4,12 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.candles import load_candle_csv
-from core.features import SEQUENCE_LENGTH, build_feature_history, build_features_from_market_data
+from core.data.candles import load_candle_csv
+from core.data.features import (
+    SEQUENCE_LENGTH,
+    build_feature_history,
+    build_features_from_market_data,
+)
 from models.dataset import SplitPlan
-from models.hybrid import HybridModel, HybridPredictor, ModelLoadError
+from models.hybrid import HybridModel, ModelLoadError
 from models.labels import LabelSpec
 from models.manager import MultiCoinModelManager
+from models.predictor import HybridPredictor
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +87,7 @@ def test_manager_falls_back_to_global_and_loads_lazily(tiny_models, windows):
 
 
 def test_batch_prediction_equals_one_by_one(tiny_models, windows):
-    from core.features import FeatureWindow
+    from core.data.features import FeatureWindow
 
     markets = ["KRW-BTC", "KRW-ETH", "KRW-DOGE", "KRW-XRP"]
     manager = MultiCoinModelManager(tiny_models, markets)

@@ -3,12 +3,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from core.backtest import run_backtest
+from core.trading.backtest import run_backtest
 from core.trading.paper import PaperExchange
 from core.trading.portfolio import Portfolio
-from core.trading.rules import round_to_tick, tick_size
+from core.trading.exchange import BelowMinimum, InsufficientFunds
+from core.trading.rules import UPBIT_KRW, upbit_krw_tick
 from core.trading.types import RiskSettings
-from core.upbit.errors import UpbitInsufficientFundsError, UpbitUnderMinimumError
 from models.manager import MultiCoinModelManager
 from tests.conftest import DATA
 from tests.test_cli import run_cli
@@ -19,13 +19,13 @@ T = datetime(2025, 10, 1, tzinfo=timezone.utc)
 @pytest.mark.parametrize("price, tick", [(1_500_000, 1000), (700_000, 500), (150_000, 100), (60_000, 50),
                                          (20_000, 10), (7_000, 5), (3_000, 1), (99, 0.1)])
 def test_krw_tick_grid(price, tick):
-    assert tick_size(price) == tick
+    assert upbit_krw_tick(price) == tick
 
 
 def test_fee_and_tick_arithmetic_of_a_round_trip():
     ex = PaperExchange(1_000_000, slippage=0.001)
     buy = ex.buy_market("KRW-BTC", 100_000, "a", 164_275_000, T)
-    assert buy.price_krw == round_to_tick(164_275_000 * 1.001, "up") == 164_440_000
+    assert buy.price_krw == UPBIT_KRW.round_to_tick(164_275_000 * 1.001, "up") == 164_440_000
     assert buy.fee_krw == pytest.approx(50.0)
     assert ex.cash_krw == pytest.approx(1_000_000 - 100_050)
     sell = ex.sell_market("KRW-BTC", buy.volume, "b", 164_275_000, T)
@@ -37,13 +37,13 @@ def test_fee_and_tick_arithmetic_of_a_round_trip():
 
 def test_minimum_order_and_funds_with_fee_headroom():
     ex = PaperExchange(10_000, slippage=0)
-    with pytest.raises(UpbitUnderMinimumError, match="under the 5,000 KRW minimum"):
+    with pytest.raises(BelowMinimum, match="under the 5,000 KRW minimum"):
         ex.buy_market("KRW-XRP", 4_999, "x1", 3_500, T)
-    with pytest.raises(UpbitInsufficientFundsError, match="plus fee"):
+    with pytest.raises(InsufficientFunds, match="plus fee"):
         ex.buy_market("KRW-XRP", 10_000, "x2", 3_500, T)  # 10,005 needed with the fee
     fill = ex.buy_market("KRW-XRP", 9_995, "x3", 3_500, T)
     assert ex.cash_krw >= 0 and fill.volume == pytest.approx(9_995 / 3_500)
-    with pytest.raises(UpbitUnderMinimumError):
+    with pytest.raises(BelowMinimum):
         ex.sell_market("KRW-XRP", fill.volume / 3, "x4", 3_500, T)
     assert ex.cash_krw >= 0
 
@@ -116,7 +116,7 @@ def test_backtest_cli_writes_json_and_plot(tmp_path):
 
 
 def test_a_period_is_simulated_with_the_signals_the_whole_history_gives(btc):
-    from core.trading.cycle import PrecomputedFeed
+    from core.trading.feeds import PrecomputedFeed
 
     manager = MultiCoinModelManager(markets=["KRW-BTC"])
     closes = btc.index + (btc.index[1] - btc.index[0])

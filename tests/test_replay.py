@@ -3,10 +3,10 @@ decides exactly as a backtest over the same candles does."""
 import pytest
 from sqlalchemy import select
 
-from core.backtest import run_backtest
-from core.replay import open_replay, pacer, replay_database
+from core.service.replay import open_replay, pacer, replay_database
 from core.storage.books import load_books, stored_fills
 from core.storage.schema import equity_snapshots, signals
+from core.trading.backtest import run_backtest
 from core.trading.types import RiskSettings
 from models.manager import MultiCoinModelManager
 from tests.conftest import DATA, DATABASE_KINDS, fresh_database
@@ -123,7 +123,7 @@ def test_run_without_a_token_is_the_console_agent_on_live_candles(tmp_path, db_u
     import subprocess
     import time
 
-    from core.candles import load_candle_csv
+    from core.data.candles import load_candle_csv
     from tests.fakes.upbit_server import FakeUpbit
     from tests.test_telegram_e2e import autotrader
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
-from core.candles import load_candle_csv, write_candle_csv
-from core.events import PRIORITY
+from core.data.candles import load_candle_csv, write_candle_csv
 from core.storage.schema import outbox
+from core.trading.events import PRIORITY
 from tests.conftest import DATA, ROOT
 from tests.fakes.telegram_server import FakeTelegram
 

@@ -11,7 +11,12 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 CONNECT_TIMEOUT_SECONDS = 10
 DRIVER_HINTS = {"mysql": "pip install mysqlclient (or use mysql+pymysql:// with pip install pymysql)",

@@ -11,12 +11,12 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from core.events import Event, step_events
 from core.redaction import redact
 from core.storage.books import save_trading_day
 from core.storage.database import from_db_time, to_db_time
 from core.storage.outbox import enqueue
 from core.storage.schema import equity_snapshots, fills, orders, positions, signals
+from core.trading.events import Event, step_events
 from core.trading.portfolio import Portfolio
 
 

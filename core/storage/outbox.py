@@ -13,10 +13,10 @@ from typing import Callable, Sequence
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 
-from core.events import Event
 from core.redaction import redact
 from core.storage.database import from_db_time, to_db_time
 from core.storage.schema import outbox
+from core.trading.events import Event
 
 
 @dataclass(frozen=True)

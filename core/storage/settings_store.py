@@ -10,7 +10,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from core.redaction import redact
 from core.storage.database import to_db_time
-from core.storage.schema import audit_log, settings as settings_table
+from core.storage.schema import audit_log
+from core.storage.schema import settings as settings_table
 from core.trading.types import RiskSettings
 
 log = logging.getLogger(__name__)

@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 
-from core.events import ADMIN_ONLY_KINDS, KINDS
 from core.storage.database import to_db_time
 from core.storage.schema import users
+from core.trading.events import ADMIN_ONLY_KINDS, KINDS
 
 PREFERENCES = ("on", "off", "silent")
 

@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Protocol
 
-import numpy as np
-import pandas as pd
-
-from core.events import Event, step_events
-from core.features import MIN_HISTORY, build_feature_history
 from core.trading.engine import TradingEngine, books_problem, candle_shock_exit
-from core.trading.portfolio import ClosedTrade, Portfolio
-from core.trading.rules import MIN_ORDER_KRW
-from core.trading.types import Decision, Fill, OrderLimits, RiskSettings
-from core.upbit.errors import UpbitError, UpbitOrderUnknownError
+from core.trading.events import Event, step_events
+from core.trading.exchange import Exchange, ExchangeError, OrderOutcomeUnknown
+from core.trading.portfolio import Portfolio
+from core.trading.types import (
+    Decision,
+    MarketInput,
+    OrderLimits,
+    OrderRequest,
+    RiskSettings,
+    StepResult,
+    WarmingUp,
+)
 from models.signal import MLSignal
 
 log = logging.getLogger(__name__)
@@ -28,58 +30,9 @@ log = logging.getLogger(__name__)
 UNSETTLED = "an earlier order is not settled yet; this market waits until the exchange says what became of it"
 
 
-@dataclass(frozen=True)
-class MarketInput:
-    signal: MLSignal
-    price_krw: float  # the latest closed candle's close
-    open_krw: float | None = None  # its open and low: the price-shock guard judges candles by them
-    low_krw: float | None = None
-
-
-@dataclass(frozen=True)
-class WarmingUp:
-    """A market whose history is still too short for its first window: information, not an error."""
-
-    candles_needed: int | None  # None: not known (the features are not defined yet)
-
-    def __str__(self) -> str:
-        if self.candles_needed is None:
-            return "warming up: more history is needed before its first signal"
-        n = self.candles_needed
-        return f"warming up: {n} more candle{'s' if n != 1 else ''} of history needed before its first signal"
-
-
 class SignalFeed(Protocol):
     def inputs(self, now: datetime) -> tuple[dict[str, MarketInput], dict[str, str | WarmingUp]]:
         """Signal and price per market as of `now`, and why each market without one has none."""
-
-
-@dataclass(frozen=True)
-class StepResult:
-    market: str
-    at: datetime
-    signal: MLSignal | None
-    decision: Decision | None
-    fill: Fill | None
-    error: str | None
-    order_id: str | None = None  # the identifier of the order placed, if one was
-    trade: ClosedTrade | None = None  # the round trip a sale closed
-    order_state: str | None = None  # an order without a fill: failed, or unknown (reconciliation settles it)
-    warming_up: WarmingUp | None = None  # no signal yet because the market's history is too short
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    """An order as it is about to be sent; stored (state pending) before it is."""
-
-    identifier: str
-    market: str
-    side: str  # bid | ask
-    ord_type: str  # price (buy for a KRW amount) | market (sell a volume)
-    amount_krw: float | None
-    volume: float | None
-    kind: str
-    candle_at: datetime | None  # the candle whose decision this carries out
 
 
 class Recorder(Protocol):
@@ -93,83 +46,17 @@ class Recorder(Protocol):
 
     def record_events(self, events: list) -> None: ...
 
+    def record_day(self, portfolio: Portfolio, at: datetime) -> None: ...
+
     def record_cycle(self, at: datetime, portfolio: Portfolio, prices: dict[str, float]) -> None: ...
 
 
-class PrecomputedFeed:
-    """Signals for a whole candle history computed once, in batches (backtest and replay).
+class Reconciler(Protocol):
+    """Checks the books against the exchange (core.service.reconcile.Reconciler)."""
 
-    Uses the same features and models as live; a window at candle t needs only candles <= t.
-    Features are computed over each market's whole history (as in training), windows and model
-    inference only for the candles that close within [first, last] when those are given.
-    """
+    def run(self, portfolio: Portfolio, prices: dict[str, float], now: datetime): ...
 
-    CHUNK = 8192  # windows per inference batch: bounds memory on long histories
-
-    def __init__(self, series: dict[str, pd.DataFrame], manager, interval_seconds: int,
-                 first: pd.Timestamp | None = None, last: pd.Timestamp | None = None):
-        self.interval = pd.Timedelta(seconds=interval_seconds)
-        self.manager = manager
-        self.series = series
-        self._at: dict[str, dict[int, MarketInput | str]] = {}  # market -> close time (ns) -> input or error
-        for market, candles in series.items():
-            self._at[market] = self._precompute(market, candles, interval_seconds, first, last)
-
-    def _precompute(self, market: str, candles: pd.DataFrame, interval_seconds: int, first, last) -> dict:
-        closes = candles.index + self.interval
-        wanted = np.ones(len(candles), dtype=bool)
-        if first is not None:
-            wanted &= closes >= first
-        if last is not None:
-            wanted &= closes <= last
-        history = build_feature_history(candles, interval_seconds)
-        ends = history.window_ends[wanted[history.window_ends]]
-        closed_ns = closes.as_unit("ns").asi8
-        needed = candles_to_first_window(history.run_id)
-        out: dict[int, MarketInput | str | WarmingUp] = {
-            int(ns): WarmingUp(int(k)) for ns, k in zip(closed_ns[wanted], needed[wanted])}
-        try:
-            model = self.manager.get_model(market)
-            proba = np.concatenate([model.predict_proba(history.windows(ends[i:i + self.CHUNK]))
-                                    for i in range(0, len(ends), self.CHUNK)]) if len(ends) else np.zeros((0, 3))
-        except Exception as exc:  # a broken model must not stop the other markets
-            error = f"model unavailable: {exc}"
-            return {ns: error for ns in out}
-        opened = [t.to_pydatetime() for t in candles.index[ends]]
-        signals = MLSignal.from_probability_rows(market, proba, opened, model_id=model.model_id)
-        o, l, c = (candles[k].to_numpy(np.float64)[ends].tolist() for k in ("open", "low", "close"))
-        for ns, signal, open_krw, low_krw, close_krw in zip(closed_ns[ends].tolist(), signals, o, l, c):
-            out[ns] = MarketInput(signal, close_krw, open_krw, low_krw)
-        return out
-
-    def candles(self, market: str, count: int, now: datetime) -> pd.DataFrame:
-        """The last `count` candles closed by `now` (for charts)."""
-        series = self.series.get(market)
-        if series is None:
-            return pd.DataFrame()
-        return series[series.index + self.interval <= pd.Timestamp(now)].iloc[-count:]
-
-    def inputs(self, now: datetime) -> tuple[dict[str, MarketInput], dict[str, str]]:
-        out, errors = {}, {}
-        ns = pd.Timestamp(now).value
-        for market, at in self._at.items():
-            item = at.get(ns)
-            if item is None:
-                continue  # no candle closed for this market now
-            if isinstance(item, (str, WarmingUp)):
-                errors[market] = item
-            else:
-                out[market] = item
-        return out, errors
-
-
-def candles_to_first_window(run_id: np.ndarray) -> np.ndarray:
-    """For each candle, how many more candles its run needs before it ends a first full window (at
-    least 1: a candle without a window needs one more at the least)."""
-    n = len(run_id)
-    index = np.arange(n)
-    starts = np.maximum.accumulate(np.where(np.r_[True, run_id[1:] != run_id[:-1]], index, 0)) if n else index
-    return np.maximum(1, starts + MIN_HISTORY - 1 - index)
+    def open_markets(self) -> set[str]: ...
 
 
 def _not_stored(result: StepResult, exc: Exception) -> StepResult:
@@ -186,10 +73,10 @@ class TradingCycle:
     change nothing but the record; they are stored together, in one transaction per cycle.
     """
 
-    def __init__(self, feed: SignalFeed, exchange, portfolio: Portfolio, settings: Callable[[], RiskSettings],
+    def __init__(self, feed: SignalFeed, exchange: Exchange, portfolio: Portfolio, settings: Callable[[], RiskSettings],
                  engine: TradingEngine | None = None, recorder: Recorder | None = None,
                  new_identifier: Callable[[], str] = lambda: uuid.uuid4().hex, limits: OrderLimits = OrderLimits(),
-                 reconciler=None):
+                 reconciler: Reconciler | None = None):
         self.feed = feed
         self.exchange = exchange
         self.portfolio = portfolio
@@ -312,8 +199,7 @@ class TradingCycle:
         return self._stored(step(), saved)
 
     def _snapshot(self):
-        exchange = self.exchange.snapshot() if hasattr(self.exchange, "snapshot") else None
-        return self.portfolio.snapshot(), exchange
+        return self.portfolio.snapshot(), self.exchange.snapshot()
 
     def _stored(self, result: StepResult, saved) -> StepResult:
         if self.recorder is None:
@@ -341,7 +227,8 @@ class TradingCycle:
         if shock is not None:  # the guard would have sold inside the candle, at the shock price
             decision, price = shock
             return self.execute(market, item.signal, decision, price, now)
-        decision = self.engine.decide(item.signal, position, account, settings, item.price_krw, now)
+        decision = self.engine.decide(item.signal, position, account, settings, item.price_krw, now,
+                                      rules=self.exchange.rules)
         if not decision.approved:
             return StepResult(market, now, item.signal, decision, None, None)
         return self.execute(market, item.signal, decision, item.price_krw, now)
@@ -356,7 +243,7 @@ class TradingCycle:
             allowed, why = self.limits.allowed(amount, self.portfolio.bought_on(now))
             if why is not None:
                 amount = int(allowed)
-                if amount < MIN_ORDER_KRW:
+                if amount < self.exchange.rules.min_order_krw:
                     return StepResult(market, now, signal, decision, None, f"buy refused: {why}")
                 log.info("%s buy %s", market, why)
             order = OrderRequest(identifier, market, "bid", "price", amount, None, decision.kind, candle_at)
@@ -375,9 +262,9 @@ class TradingCycle:
                 fill = self.exchange.buy_market(market, amount, identifier, price_krw, now)
             else:
                 fill = self.exchange.sell_market(market, order.volume, identifier, price_krw, now)
-        except UpbitError as exc:
+        except ExchangeError as exc:
             log.warning("%s %s failed: %s", market, decision.action, exc)
-            state = "unknown" if isinstance(exc, UpbitOrderUnknownError) else "failed"
+            state = "unknown" if isinstance(exc, OrderOutcomeUnknown) else "failed"
             return StepResult(market, now, signal, decision, None, str(exc), identifier, order_state=state)
         trade = self.portfolio.apply(fill, decision.kind)
         return StepResult(market, now, signal, decision, fill, None, identifier, trade)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from core.trading.rules import MIN_ORDER_KRW, max_buy_amount_krw
+from core.trading.exchange import ExchangeRules
+from core.trading.rules import UPBIT_KRW
 from core.trading.types import Account, Decision, Position, RiskSettings
 from models.signal import MLSignal
 
@@ -122,7 +123,7 @@ def position_size_ratio(signal: MLSignal, account: Account, settings: RiskSettin
 
 class TradingEngine:
     def decide(self, signal: MLSignal, position: Position | None, account: Account, settings: RiskSettings,
-               price_krw: float, now: datetime) -> Decision:
+               price_krw: float, now: datetime, rules: ExchangeRules = UPBIT_KRW) -> Decision:
         market = signal.market
         if position is not None:  # exit rules, in order of precedence
             decision = (emergency_exit(signal, position, settings) or stop_loss_exit(position, price_krw, settings)
@@ -141,14 +142,15 @@ class TradingEngine:
         refusal = buy_guard(signal, position, account, settings, now)
         if refusal is not None:
             return _reject(market, "BUY", refusal)
-        spendable = max_buy_amount_krw(account.cash_krw)
-        if spendable < MIN_ORDER_KRW:
+        spendable = rules.max_buy_amount_krw(account.cash_krw)
+        if spendable < rules.min_order_krw:
             return _reject(market, "BUY", f"no KRW available: {account.cash_krw:,.0f} KRW in cash, a buy needs "
-                                          f"{MIN_ORDER_KRW:,} KRW plus the fee")
+                                          f"{rules.min_order_krw:,} KRW plus the fee")
         ratio = position_size_ratio(signal, account, settings)
         amount = min(ratio * account.equity_krw, spendable)
-        if amount < MIN_ORDER_KRW:
-            return _reject(market, "BUY", f"order of {amount:,.0f} KRW is under Upbit's 5,000 KRW minimum")
+        if amount < rules.min_order_krw:
+            return _reject(market, "BUY", f"order of {amount:,.0f} KRW is under the {rules.min_order_krw:,} KRW "
+                                          f"minimum order")
         return Decision(market, True, "BUY", amount / account.equity_krw,
                         f"model BUY: {signal.buy_probability:.2f} > {settings.buy_threshold:.2f}, "
                         f"confidence {signal.confidence:.2f}, {amount:,.0f} KRW")

@@ -4,21 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
-from core.trading.types import Account, Fill, Position
-
-
-@dataclass(frozen=True)
-class ClosedTrade:
-    market: str
-    opened_at: datetime
-    closed_at: datetime
-    cost_krw: float  # paid including the buy fee
-    proceeds_krw: float  # received after the sell fee
-    kind: str
-
-    @property
-    def return_ratio(self) -> float:
-        return self.proceeds_krw / self.cost_krw - 1.0
+from core.trading.types import Account, ClosedTrade, Fill, Position
 
 
 @dataclass

@@ -27,6 +27,20 @@ class Position:
 
 
 @dataclass(frozen=True)
+class ClosedTrade:
+    market: str
+    opened_at: datetime
+    closed_at: datetime
+    cost_krw: float  # paid including the buy fee
+    proceeds_krw: float  # received after the sell fee
+    kind: str
+
+    @property
+    def return_ratio(self) -> float:
+        return self.proceeds_krw / self.cost_krw - 1.0
+
+
+@dataclass(frozen=True)
 class Account:
     cash_krw: float
     principal_krw: float
@@ -140,3 +154,52 @@ class Fill:
     fee_krw: float
     funds_krw: float  # KRW paid (bid, before fee) or received (ask, before fee)
     at: datetime
+
+
+@dataclass(frozen=True)
+class MarketInput:
+    signal: MLSignal
+    price_krw: float  # the latest closed candle's close
+    open_krw: float | None = None  # its open and low: the price-shock guard judges candles by them
+    low_krw: float | None = None
+
+
+@dataclass(frozen=True)
+class WarmingUp:
+    """A market whose history is still too short for its first window: information, not an error."""
+
+    candles_needed: int | None  # None: not known (the features are not defined yet)
+
+    def __str__(self) -> str:
+        if self.candles_needed is None:
+            return "warming up: more history is needed before its first signal"
+        n = self.candles_needed
+        return f"warming up: {n} more candle{'s' if n != 1 else ''} of history needed before its first signal"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    market: str
+    at: datetime
+    signal: MLSignal | None
+    decision: Decision | None
+    fill: Fill | None
+    error: str | None
+    order_id: str | None = None  # the identifier of the order placed, if one was
+    trade: ClosedTrade | None = None  # the round trip a sale closed
+    order_state: str | None = None  # an order without a fill: failed, or unknown (reconciliation settles it)
+    warming_up: WarmingUp | None = None  # no signal yet because the market's history is too short
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """An order as it is about to be sent; stored (state pending) before it is."""
+
+    identifier: str
+    market: str
+    side: str  # bid | ask
+    ord_type: str  # price (buy for a KRW amount) | market (sell a volume)
+    amount_krw: float | None
+    volume: float | None
+    kind: str
+    candle_at: datetime | None  # the candle whose decision this carries out

@@ -1,61 +1,72 @@
-"""Typed failures of Upbit's REST API. Messages carry Upbit's error name and message, never keys."""
+"""Typed failures of Upbit's REST API, each one of the neutral exchange errors the cycle knows.
+Messages carry Upbit's error name and message, never keys."""
 from __future__ import annotations
 
+from core.data.sources import SourceUnavailable
+from core.trading.exchange import (
+    AccessDenied,
+    BelowMinimum,
+    ExchangeError,
+    ExchangeFailure,
+    ExchangeTimeout,
+    ExchangeUnreachable,
+    InsufficientFunds,
+    OrderCancelled,
+    OrderNotFound,
+    OrderOutcomeUnknown,
+    OrderRejected,
+    RateLimited,
+)
 
-class UpbitError(RuntimeError):
-    def __init__(self, message: str, *, status: int | None = None, name: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.name = name
+
+class UpbitError(ExchangeError, SourceUnavailable):
+    """Every Upbit failure is a neutral exchange error (core.trading.exchange) and, for the quotation
+    API, a candle source being unavailable."""
 
 
-class UpbitNetworkError(UpbitError):
+class UpbitNetworkError(UpbitError, ExchangeUnreachable):
     """Connection refused, reset or DNS failure: the request may not have arrived."""
 
 
-class UpbitTimeoutError(UpbitNetworkError):
+class UpbitTimeoutError(UpbitNetworkError, ExchangeTimeout):
     """No answer in time: the request may or may not have been executed."""
 
 
-class UpbitRateLimitError(UpbitError):
-    """429 (too many requests) or 418 (banned for persisting)."""
-
-    def __init__(self, message: str, *, status: int | None = None, name: str | None = None, retry_after: float = 1.0):
-        super().__init__(message, status=status, name=name)
-        self.retry_after = retry_after
+class UpbitRateLimitError(UpbitError, RateLimited):
+    """429 (too many requests) or 418 (banned for persisting: `blocked`)."""
 
 
-class UpbitServerError(UpbitError):
+class UpbitServerError(UpbitError, ExchangeFailure):
     """5xx, or an answer that is not the JSON the endpoint promises."""
 
 
-class UpbitRequestError(UpbitError):
+class UpbitRequestError(UpbitError, OrderRejected):
     """4xx other than rate limits: a bad market, parameter or order."""
 
 
-class UpbitAuthError(UpbitRequestError):
+class UpbitAuthError(UpbitRequestError, AccessDenied):
     """401: keys invalid, expired JWT, IP not on the allow-list."""
 
 
-class UpbitInsufficientFundsError(UpbitRequestError):
+class UpbitInsufficientFundsError(UpbitRequestError, InsufficientFunds):
     pass
 
 
-class UpbitUnderMinimumError(UpbitRequestError):
+class UpbitUnderMinimumError(UpbitRequestError, BelowMinimum):
     pass
 
 
-class UpbitOrderNotFoundError(UpbitRequestError):
+class UpbitOrderNotFoundError(UpbitRequestError, OrderNotFound):
     """404 order_not_found: the exchange has no order by that uuid or identifier."""
 
 
-class UpbitOrderUnknownError(UpbitError):
+class UpbitOrderUnknownError(UpbitError, OrderOutcomeUnknown):
     """An order was sent but neither its answer nor a look-up by identifier says what became of it.
 
     Its database row stays open; reconciliation settles it once the exchange answers again."""
 
 
-class UpbitOrderCancelledError(UpbitError):
+class UpbitOrderCancelledError(UpbitError, OrderCancelled):
     """The exchange cancelled the order with nothing executed."""
 
 
@@ -93,7 +104,7 @@ def error_from_http(response) -> UpbitError:
 def error_for_response(status: int, name: str | None, message: str | None, retry_after: float = 1.0) -> UpbitError:
     text = f"Upbit HTTP {status}" + (f" {name}" if name else "") + (f": {message}" if message else "")
     if status in (418, 429):
-        return UpbitRateLimitError(text, status=status, name=name, retry_after=retry_after)
+        return UpbitRateLimitError(text, status=status, name=name, retry_after=retry_after, blocked=status == 418)
     if status >= 500:
         return UpbitServerError(text, status=status, name=name)
     cls = _BY_NAME.get(name or "")

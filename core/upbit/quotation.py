@@ -15,9 +15,14 @@ from typing import Callable
 import pandas as pd
 import requests
 
-from core.candles import candles_from_records
-from core.settings import INTERVAL_SECONDS
-from core.upbit.errors import UpbitNetworkError, UpbitRateLimitError, UpbitServerError, UpbitTimeoutError, error_from_http
+from core.data.candles import INTERVAL_SECONDS, candles_from_records
+from core.upbit.errors import (
+    UpbitNetworkError,
+    UpbitRateLimitError,
+    UpbitServerError,
+    UpbitTimeoutError,
+    error_from_http,
+)
 
 log = logging.getLogger(__name__)
 

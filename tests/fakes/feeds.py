@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from core.trading.cycle import MarketInput
+from core.trading.types import MarketInput
 from models.signal import MLSignal
 
 START = datetime(2025, 10, 1, tzinfo=timezone.utc)

@@ -24,16 +24,23 @@ from typing import Callable, Sequence
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from core.events import Event, _krw, _volume
-from core.storage.books import DEPOSIT, FUNDING, WITHDRAWAL, CashFlow, has_cash_flows, record_cash_flow, save_trading_day
+from core.storage.books import (
+    DEPOSIT,
+    FUNDING,
+    WITHDRAWAL,
+    CashFlow,
+    has_cash_flows,
+    record_cash_flow,
+    save_trading_day,
+)
 from core.storage.database import from_db_time, to_db_time
 from core.storage.journal import write_position
 from core.storage.outbox import enqueue
 from core.storage.schema import fills, orders
+from core.trading.events import Event, _krw, _volume
+from core.trading.exchange import Exchange, ExchangeError
 from core.trading.portfolio import Portfolio
-from core.trading.rules import MIN_ORDER_KRW
 from core.trading.types import Fill
-from core.upbit.errors import UpbitError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +56,7 @@ class Reconciliation:
 
 
 class Reconciler:
-    def __init__(self, db: Engine, exchange, markets: Callable[[], Sequence[str]], *, grace: timedelta = GRACE):
+    def __init__(self, db: Engine, exchange: Exchange, markets: Callable[[], Sequence[str]], *, grace: timedelta = GRACE):
         self.db = db
         self.exchange = exchange
         self.markets = markets
@@ -66,7 +73,7 @@ class Reconciler:
             return Reconciliation(frozenset(unsettled), False)
         try:
             self.adopt_balances(portfolio, prices, now)
-        except UpbitError as exc:
+        except ExchangeError as exc:
             log.warning("balances not compared this time: %s", exc)
             return Reconciliation(frozenset(), False)
         return Reconciliation(frozenset(), True)
@@ -78,7 +85,7 @@ class Reconciler:
         for row in rows:
             try:
                 status = self.exchange.lookup(row.identifier, now)
-            except UpbitError as exc:
+            except ExchangeError as exc:
                 log.warning("order %s (%s) not settled yet: %s", row.identifier, row.market, exc)
                 unsettled.add(row.market)
                 continue
@@ -135,7 +142,7 @@ class Reconciler:
             if abs(held - ours) <= 1e-9 + 1e-7 * max(held, ours):
                 continue
             price = prices.get(market) or avg_price or (position.avg_price_krw if position else 0.0)
-            if position is None and held * price < MIN_ORDER_KRW:
+            if position is None and held * price < self.exchange.rules.min_order_krw:
                 continue  # dust the bot never owned and could not sell
             self._adopt(market, held - ours, price, portfolio, now)
         if abs(balances.krw - portfolio.cash_krw) > CASH_TOLERANCE_KRW:

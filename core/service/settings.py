@@ -13,18 +13,9 @@ from typing import Mapping
 
 from dotenv import dotenv_values
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL_DIR = PROJECT_ROOT / "models" / "artifacts"
-BUNDLED_DATA_DIR = PROJECT_ROOT / "data"
-DEFAULT_MARKETS = ("KRW-BTC", "KRW-ETH", "KRW-XRP", "KRW-SOL")
-
-MARKET_PATTERN = re.compile(r"^[A-Z0-9]{2,10}-[A-Z0-9]{1,15}$")
-INTERVAL_SECONDS = {
-    **{str(m): m * 60 for m in (1, 3, 5, 10, 15, 30, 60, 240)},
-    "1h": 3600,
-    "4h": 4 * 3600,
-    "1d": 86400,
-}
+from core.data.candles import INTERVAL_SECONDS
+from core.data.markets import DEFAULT_MARKETS, InvalidMarket, parse_markets
+from models.shipped import SHIPPED_MODEL_DIR
 
 
 class SettingsError(ValueError):
@@ -59,29 +50,6 @@ class Settings:
     def is_live(self) -> bool:
         return self.mode == "live"
 
-    @property
-    def order_limits(self):
-        from core.trading.types import OrderLimits
-
-        return OrderLimits(self.max_order_krw, self.max_daily_krw)
-
-
-def parse_market(text: str) -> str:
-    market = text.strip().upper()
-    if not MARKET_PATTERN.match(market):
-        raise SettingsError(f"invalid market {text!r}: expected QUOTE-BASE such as KRW-BTC")
-    return market
-
-
-def parse_markets(text: str, variable: str = "MARKETS") -> tuple[str, ...]:
-    items = [item for item in (part.strip() for part in text.split(",")) if item]
-    if not items:
-        raise SettingsError(f"{variable} is empty: give a comma list such as KRW-BTC,KRW-ETH")
-    try:
-        markets = tuple(dict.fromkeys(parse_market(item) for item in items))
-    except SettingsError as exc:
-        raise SettingsError(f"{variable}: {exc}") from None
-    return markets
 
 
 def _ids(variable: str, text: str) -> frozenset[int]:
@@ -123,7 +91,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
             raise SettingsError("DATABASE_URL: expected an SQLAlchemy URL such as sqlite:///autotrader.db")
         kwargs["database_url"] = url
     if (markets := get("MARKETS")) is not None:
-        kwargs["markets"] = parse_markets(markets)
+        try:
+            kwargs["markets"] = parse_markets(markets)
+        except InvalidMarket as exc:
+            raise SettingsError(str(exc)) from None
     if (model_dir := get("MODEL_DIR")) is not None:
         kwargs["model_dir"] = Path(model_dir).expanduser()
     kwargs["telegram_bot_token"] = get("TELEGRAM_BOT_TOKEN")

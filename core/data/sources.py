@@ -1,7 +1,7 @@
-"""Where do candles come from? The CandleSource interface: CSV replay and Upbit's REST API.
+"""Where do candles come from? The CandleSource interface, candles in memory and CSV replay.
 
-Both hand out *closed* candles only, as of a given time, so that the same cycle code runs over a
-simulated clock (replay, backtest) and the wall clock (live).
+Every source hands out *closed* candles only, as of a given time, so that the same cycle code runs over a
+simulated clock (replay, backtest) and the wall clock (live). Upbit's REST API is another source (core.upbit.source).
 """
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from typing import Protocol, Sequence
 
 import pandas as pd
 
-from core.candles import CandleDataError, load_candle_csv, resolve_candle_file
-from core.upbit.quotation import MAX_CANDLES_PER_REQUEST, UpbitQuotationClient, closed_only
+from core.data.candles import CandleDataError, load_candle_csv, resolve_candle_file
+
+
+class SourceUnavailable(RuntimeError):
+    """Candles cannot be had from a source right now (network, rate limit, a failing server)."""
 
 
 class CandleSource(Protocol):
@@ -49,31 +52,3 @@ class CsvReplaySource(MemorySource):
     def __init__(self, data_dir: Path, markets: Sequence[str], interval: str, interval_seconds: int):
         super().__init__({m: load_candle_csv(resolve_candle_file(Path(data_dir), m, interval)) for m in markets},
                          interval_seconds)
-
-
-class UpbitCandleSource:
-    """Candles from Upbit, paging backwards 200 at a time, the forming candle dropped."""
-
-    def __init__(self, client: UpbitQuotationClient, interval: str, interval_seconds: int):
-        self.client = client
-        self.interval = interval
-        self.interval_seconds = interval_seconds
-
-    def closed_candles(self, market: str, count: int, now: datetime) -> pd.DataFrame:
-        pages: list[pd.DataFrame] = []
-        have = 0
-        to: datetime | None = None
-        while have < count + 1:
-            page = self.client.candles_page(market, self.interval, to=to)
-            if page.empty:
-                break
-            pages.append(page)
-            have += len(page)
-            to = page.index[0].to_pydatetime()
-            if len(page) < MAX_CANDLES_PER_REQUEST:
-                break
-        if not pages:
-            return pd.DataFrame(columns=["open", "high", "low", "close", "volume", "value"])
-        frame = pd.concat(pages[::-1]).sort_index()
-        frame = frame[~frame.index.duplicated(keep="last")]
-        return closed_only(frame, self.interval_seconds, now).iloc[-count:]

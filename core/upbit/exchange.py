@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+from core.trading.exchange import Balances, OrderStatus
+from core.trading.rules import UPBIT_KRW
 from core.trading.types import Fill
 from core.upbit.errors import (
     UpbitNetworkError,
@@ -28,24 +29,7 @@ from core.upbit.exchange_api import UpbitExchangeAPI
 
 log = logging.getLogger(__name__)
 
-FINAL_STATES = ("done", "cancel")
-
-
-@dataclass(frozen=True)
-class OrderStatus:
-    identifier: str
-    state: str  # wait | watch | done | cancel
-    fill: Fill | None  # what executed so far (None: nothing)
-
-    @property
-    def final(self) -> bool:
-        return self.state in FINAL_STATES
-
-
-@dataclass(frozen=True)
-class Balances:
-    krw: float  # balance + locked
-    coins: dict[str, tuple[float, float]]  # market (KRW-XXX) -> (volume incl. locked, average buy price)
+FINAL_STATES = ("done", "cancel")  # an order in one of these changes no more
 
 
 def _number(value) -> float:
@@ -64,11 +48,14 @@ def fill_of(order: dict, at: datetime | None = None) -> Fill | None:
     funds = sum(_number(t.get("funds")) for t in trades) or executed * _number(order.get("price"))
     if funds <= 0:
         raise UpbitServerError(f"Upbit order {order.get('identifier')}: executed {executed} without funds")
-    return Fill(order["market"], order["side"], order["identifier"], funds / executed, executed,
-                _number(order.get("paid_fee")), funds, at or datetime.now(timezone.utc))
+    return Fill(market=order["market"], side=order["side"], identifier=order["identifier"], price_krw=funds / executed,
+                volume=executed, fee_krw=_number(order.get("paid_fee")), funds_krw=funds,
+                at=at or datetime.now(timezone.utc))
 
 
 class UpbitExchange:
+    rules = UPBIT_KRW
+
     def __init__(self, api: UpbitExchangeAPI, *, settle_seconds: float = 10.0, poll_seconds: float = 0.25,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.api = api
@@ -98,7 +85,8 @@ class UpbitExchange:
                                              f"traded (checked again by reconciliation)",
                                              status=getattr(exc, "status", None), name=getattr(exc, "name", None)) from None
         else:
-            status = OrderStatus(identifier, str(answer.get("state", "wait")), None)
+            state = str(answer.get("state", "wait"))
+            status = OrderStatus(identifier, state, None, final=state in FINAL_STATES)
         status = self._settled(identifier, status, at)
         if status.fill is None:
             if status.final:
@@ -132,13 +120,20 @@ class UpbitExchange:
                 self._sleep(self.poll_seconds)
         return status
 
+    def snapshot(self) -> None:
+        return None  # a real order cannot be undone; the cycle stores each one before sending it
+
+    def restore(self, state) -> None:
+        raise NotImplementedError("a live exchange's orders cannot be undone")
+
     def lookup(self, identifier: str, at: datetime | None = None) -> OrderStatus | None:
         """The exchange's view of an order; None when it has no order by that identifier."""
         try:
             order = self.api.order(identifier=identifier)
         except UpbitOrderNotFoundError:
             return None
-        return OrderStatus(identifier, str(order.get("state")), fill_of(order, at))
+        state = str(order.get("state"))
+        return OrderStatus(identifier, state, fill_of(order, at), final=state in FINAL_STATES)
 
     def balances(self) -> Balances:
         krw, coins = 0.0, {}

@@ -18,9 +18,18 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from core.candles import CandleDataError
-from core.features import (EMA_SPANS, FEATURE_NAMES, MAX_TOLERATED_MISSING, MIN_HISTORY, N_FEATURES,
-                           SEQUENCE_LENGTH, FeatureWindow, InsufficientHistoryError, feature_matrix)
+from core.data.candles import CandleDataError
+from core.data.features import (
+    EMA_SPANS,
+    FEATURE_NAMES,
+    MAX_TOLERATED_MISSING,
+    MIN_HISTORY,
+    N_FEATURES,
+    SEQUENCE_LENGTH,
+    FeatureWindow,
+    InsufficientHistoryError,
+    feature_matrix,
+)
 
 OHLCV = ("open", "high", "low", "close", "volume")
 TAIL = 101  # candles kept: SMA 100 and the volume z-score look back 100, ret_48 needs 49

@@ -12,15 +12,13 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from core import reports
-from core.agent import Agent, Caller
-from core.settings import SettingsError, parse_market
+from core.service import reports
+from core.data.markets import InvalidMarket, parse_market
+from core.service.agent import Agent, Caller
 from core.storage.database import from_db_time
 from core.storage.schema import equity_snapshots, signals
-from core.trading.cycle import StepResult
 from core.trading.parameters import warning_for, with_unit
-from core.trading.rules import FEE_RATE
-from core.trading.types import RiskSettings
+from core.trading.types import RiskSettings, StepResult
 
 
 @dataclass(frozen=True)
@@ -260,7 +258,7 @@ class CommandService:
             raise UsageError("expected add or remove and a market")
         try:
             market = parse_market(args[1])
-        except SettingsError as exc:
+        except InvalidMarket as exc:
             raise UsageError(str(exc)) from None
         try:
             markets = self.agent.change_markets(args[0].lower(), market, caller)
@@ -273,7 +271,7 @@ class CommandService:
             raise UsageError("expected one market")
         try:
             market = parse_market(args[0])
-        except SettingsError as exc:
+        except InvalidMarket as exc:
             raise UsageError(str(exc)) from None
         try:
             return reports.chart_data(self.agent.db, self.agent.cycle.feed, market, self.agent.clock())
@@ -318,7 +316,7 @@ class CommandService:
             raise UsageError("expected one market")
         try:
             market = parse_market(args[0])
-        except SettingsError as exc:
+        except InvalidMarket as exc:
             raise UsageError(str(exc)) from None
         if market not in self.agent.portfolio.positions:
             return Problem(f"no open position in {market}")
@@ -355,7 +353,7 @@ class CommandService:
             price = prices.get(market, pos.avg_price_krw)
             value = pos.value_krw(price)
             cost = p.entry_cost_krw.get(market, pos.cost_krw)
-            net = value * (1 - FEE_RATE)
+            net = value * (1 - self.agent.cycle.exchange.rules.fee_rate)
             views.append(PositionView(market, pos.volume, pos.avg_price_krw, price, value, net - cost,
                                       net / cost - 1.0 if cost else 0.0, pos.opened_at))
         return tuple(views)

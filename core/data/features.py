@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.candles import candles_from_records, find_gaps
+from core.data.candles import candles_from_records, find_gaps
 
 SEQUENCE_LENGTH = 24
 WARMUP_ROWS = 126  # longest look-back (SMA 100) plus room for the recursive averages to settle

@@ -16,7 +16,12 @@ from typing import Callable
 
 import pandas as pd
 
-from core.candles import COLUMNS, load_candle_csv, validate_candles, write_candle_csv
+from core.data.candles import (
+    COLUMNS,
+    load_candle_csv,
+    validate_candles,
+    write_candle_csv,
+)
 from core.upbit.quotation import UpbitQuotationClient, closed_only
 
 log = logging.getLogger(__name__)

@@ -13,11 +13,17 @@ from typing import Sequence
 
 from sqlalchemy.engine import Engine
 
-from core.events import Event
 from core.storage.outbox import enqueue
-from core.storage.settings_store import audit, load_markets, load_risk_settings, save_markets, save_risk_settings
-from core.trading.cycle import StepResult, TradingCycle
-from core.trading.types import RiskSettings
+from core.storage.settings_store import (
+    audit,
+    load_markets,
+    load_risk_settings,
+    save_markets,
+    save_risk_settings,
+)
+from core.trading.cycle import TradingCycle
+from core.trading.events import Event
+from core.trading.types import RiskSettings, StepResult
 
 
 @dataclass(frozen=True)

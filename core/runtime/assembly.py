@@ -9,21 +9,22 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from core.agent import Agent
-from core.events import Event
-from core.live import LiveFeed
-from core.reconcile import Reconciler
-from core.settings import Settings
-from core.sources import CandleSource, UpbitCandleSource
+from core.data.sources import CandleSource
+from core.service.agent import Agent
+from core.service.reconcile import Reconciler
+from core.service.settings import Settings
 from core.storage.books import fund_paper_account, load_books
 from core.storage.journal import Journal, last_candle_times
 from core.storage.outbox import enqueue_now
 from core.trading.cycle import TradingCycle
+from core.trading.events import Event
+from core.trading.feeds import LiveFeed
 from core.trading.paper import PaperExchange
-from core.trading.types import RiskSettings
-from core.trading.upbit_exchange import UpbitExchange
+from core.trading.types import OrderLimits, RiskSettings
+from core.upbit.exchange import UpbitExchange
 from core.upbit.exchange_api import UpbitExchangeAPI
 from core.upbit.quotation import UpbitQuotationClient
+from core.upbit.source import UpbitCandleSource
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ def trading_agent(settings: Settings, db, manager, defaults: RiskSettings = Risk
     watched = lambda: holder[0].markets  # noqa: E731 - the agent's markets change by command
     feed = LiveFeed(source, manager, watched, settings.interval_seconds, last_candle_times(db))
     cycle = TradingCycle(feed, exchange, portfolio, lambda: defaults, recorder=Journal(db),
-                         limits=settings.order_limits, reconciler=Reconciler(db, exchange, watched))
+                         limits=OrderLimits(settings.max_order_krw, settings.max_daily_krw),
+                         reconciler=Reconciler(db, exchange, watched))
     agent = Agent(mode=settings.mode, markets=settings.markets, interval=settings.candle_interval, cycle=cycle, db=db,
                   defaults=defaults, manager=manager)
     holder.append(agent)

@@ -16,6 +16,13 @@ import numpy as np
 import pandas as pd
 
 COLUMNS = ("open", "high", "low", "close", "volume", "value")
+# candle intervals by name (Upbit's minute units, and hours and days), in seconds
+INTERVAL_SECONDS = {
+    **{str(m): m * 60 for m in (1, 3, 5, 10, 15, 30, 60, 240)},
+    "1h": 3600,
+    "4h": 4 * 3600,
+    "1d": 86400,
+}
 REQUIRED = ("timestamp", "open", "high", "low", "close", "volume")
 
 

@@ -10,13 +10,13 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from core.performance import performance
-from core.sources import CsvReplaySource
-from core.trading.cycle import PrecomputedFeed, StepResult, TradingCycle
+from core.data.sources import CsvReplaySource
+from core.trading.cycle import TradingCycle
+from core.trading.feeds import PrecomputedFeed
 from core.trading.paper import PaperExchange
+from core.trading.performance import performance
 from core.trading.portfolio import Portfolio
-from core.trading.rules import FEE_RATE
-from core.trading.types import RiskSettings
+from core.trading.types import RiskSettings, StepResult
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def identifiers(prefix: str = "bt") -> Callable[[], str]:
 
 
 def buy_and_hold_curve(series: dict[str, pd.DataFrame], ticks: pd.DatetimeIndex, start_krw: float,
-                       interval: pd.Timedelta) -> pd.Series:
+                       interval: pd.Timedelta, fee_rate: float) -> pd.Series:
     """Equal KRW in each market at its first close on the timeline, bought with the fee, held to the end
     (a market with no candle in the period keeps its share in cash)."""
     per_market = start_krw / len(series)
@@ -78,7 +78,7 @@ def buy_and_hold_curve(series: dict[str, pd.DataFrame], ticks: pd.DatetimeIndex,
         if first is None:  # no candle of this market closes in the period: its share stays in cash
             total += per_market
             continue
-        volume = per_market / (1 + FEE_RATE) / path[first]
+        volume = per_market / (1 + fee_rate) / path[first]
         total += np.where(path.notna(), path.fillna(0) * volume, per_market)
     return pd.Series(total, index=ticks)
 
@@ -144,8 +144,9 @@ class Simulation:
         metrics = performance(curve, [t.return_ratio for t in trades],
                               [(t.closed_at - t.opened_at).total_seconds() / 3600 for t in trades],
                               self.exposed / self.done, self.cycle.portfolio.fees_krw, self.interval_seconds)
-        hold = buy_and_hold_curve(self.series, ticks, self.start_krw, pd.Timedelta(seconds=self.interval_seconds))
-        hold_metrics = performance(hold, [], [], 1.0, self.start_krw * FEE_RATE / (1 + FEE_RATE), self.interval_seconds)
+        fee = self.cycle.exchange.rules.fee_rate
+        hold = buy_and_hold_curve(self.series, ticks, self.start_krw, pd.Timedelta(seconds=self.interval_seconds), fee)
+        hold_metrics = performance(hold, [], [], 1.0, self.start_krw * fee / (1 + fee), self.interval_seconds)
         hold_metrics["trades"] = len(self.series)
         prices = self.cycle.prices
         still_open = tuple(OpenPosition(m, p.volume, p.avg_price_krw, prices.get(m, p.avg_price_krw),

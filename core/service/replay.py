@@ -17,12 +17,12 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, make_url
 
-from core.agent import Agent
-from core.backtest import BacktestResult, Simulation, prepare
+from core.service.agent import Agent
 from core.storage.books import fund_paper_account
 from core.storage.database import open_database
 from core.storage.journal import Journal
 from core.storage.schema import fills, signals
+from core.trading.backtest import BacktestResult, Simulation, prepare
 from core.trading.cycle import TradingCycle
 from core.trading.paper import PaperExchange
 from core.trading.portfolio import Portfolio

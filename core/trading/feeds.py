@@ -1,5 +1,8 @@
-"""Signals from the newest closed candles, fetched when the cycle runs (paper and live trading).
+"""Where do signals and prices come from? The live feed (newest closed candles, fetched when the
+cycle runs, paper and live trading) and the precomputed feed (a whole history at once, backtest and
+replay). Both use the same features and models.
 
+LiveFeed:
 The first cycle fetches each market's last HISTORY closed candles and starts a FeatureState from the
 run they end with; later cycles fetch only the candles closed since (one request per market) and
 carry the features forward, the same numbers as recomputing the whole run. A hole too long to
@@ -13,14 +16,21 @@ import logging
 from datetime import datetime
 from typing import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
-from core.candles import CandleDataError
-from core.feature_state import FeatureState, HoleError
-from core.features import FeatureWindow, InsufficientHistoryError, last_run
-from core.sources import CandleSource
-from core.trading.cycle import MarketInput, WarmingUp
-from core.upbit.errors import UpbitError
+from core.data.candles import CandleDataError
+from core.data.feature_state import FeatureState, HoleError
+from core.data.features import (
+    MIN_HISTORY,
+    FeatureWindow,
+    InsufficientHistoryError,
+    build_feature_history,
+    last_run,
+)
+from core.data.sources import CandleSource, SourceUnavailable
+from core.trading.types import MarketInput, WarmingUp
+from models.signal import MLSignal
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +60,7 @@ class LiveFeed:
             except InsufficientHistoryError as exc:
                 errors[market] = WarmingUp(exc.needed)
                 continue
-            except (CandleDataError, UpbitError) as exc:
+            except (CandleDataError, SourceUnavailable) as exc:
                 errors[market] = str(exc)
                 continue
             if window is not None:
@@ -71,7 +81,7 @@ class LiveFeed:
                 windows.append(self.state(market, now).window())
             except InsufficientHistoryError as exc:
                 errors[market] = str(WarmingUp(exc.needed))
-            except (CandleDataError, UpbitError) as exc:
+            except (CandleDataError, SourceUnavailable) as exc:
                 errors[market] = str(exc)
         for market, signal in (self.manager.predict_batch(windows) if windows else {}).items():
             if not signal.ok:
@@ -124,3 +134,79 @@ class LiveFeed:
         except HoleError as exc:
             log.info("%s; starting its features again from history", exc)
             return None
+
+
+class PrecomputedFeed:
+    """Signals for a whole candle history computed once, in batches (backtest and replay).
+
+    Uses the same features and models as live; a window at candle t needs only candles <= t.
+    Features are computed over each market's whole history (as in training), windows and model
+    inference only for the candles that close within [first, last] when those are given.
+    """
+
+    CHUNK = 8192  # windows per inference batch: bounds memory on long histories
+
+    def __init__(self, series: dict[str, pd.DataFrame], manager, interval_seconds: int,
+                 first: pd.Timestamp | None = None, last: pd.Timestamp | None = None):
+        self.interval = pd.Timedelta(seconds=interval_seconds)
+        self.manager = manager
+        self.series = series
+        self._at: dict[str, dict[int, MarketInput | str]] = {}  # market -> close time (ns) -> input or error
+        for market, candles in series.items():
+            self._at[market] = self._precompute(market, candles, interval_seconds, first, last)
+
+    def _precompute(self, market: str, candles: pd.DataFrame, interval_seconds: int, first, last) -> dict:
+        closes = candles.index + self.interval
+        wanted = np.ones(len(candles), dtype=bool)
+        if first is not None:
+            wanted &= closes >= first
+        if last is not None:
+            wanted &= closes <= last
+        history = build_feature_history(candles, interval_seconds)
+        ends = history.window_ends[wanted[history.window_ends]]
+        closed_ns = closes.as_unit("ns").asi8
+        needed = candles_to_first_window(history.run_id)
+        out: dict[int, MarketInput | str | WarmingUp] = {
+            int(ns): WarmingUp(int(k)) for ns, k in zip(closed_ns[wanted], needed[wanted])}
+        try:
+            model = self.manager.get_model(market)
+            proba = np.concatenate([model.predict_proba(history.windows(ends[i:i + self.CHUNK]))
+                                    for i in range(0, len(ends), self.CHUNK)]) if len(ends) else np.zeros((0, 3))
+        except Exception as exc:  # a broken model must not stop the other markets
+            error = f"model unavailable: {exc}"
+            return {ns: error for ns in out}
+        opened = [t.to_pydatetime() for t in candles.index[ends]]
+        signals = MLSignal.from_probability_rows(market, proba, opened, model_id=model.model_id)
+        o, l, c = (candles[k].to_numpy(np.float64)[ends].tolist() for k in ("open", "low", "close"))
+        for ns, signal, open_krw, low_krw, close_krw in zip(closed_ns[ends].tolist(), signals, o, l, c):
+            out[ns] = MarketInput(signal, close_krw, open_krw, low_krw)
+        return out
+
+    def candles(self, market: str, count: int, now: datetime) -> pd.DataFrame:
+        """The last `count` candles closed by `now` (for charts)."""
+        series = self.series.get(market)
+        if series is None:
+            return pd.DataFrame()
+        return series[series.index + self.interval <= pd.Timestamp(now)].iloc[-count:]
+
+    def inputs(self, now: datetime) -> tuple[dict[str, MarketInput], dict[str, str]]:
+        out, errors = {}, {}
+        ns = pd.Timestamp(now).value
+        for market, at in self._at.items():
+            item = at.get(ns)
+            if item is None:
+                continue  # no candle closed for this market now
+            if isinstance(item, (str, WarmingUp)):
+                errors[market] = item
+            else:
+                out[market] = item
+        return out, errors
+
+
+def candles_to_first_window(run_id: np.ndarray) -> np.ndarray:
+    """For each candle, how many more candles its run needs before it ends a first full window (at
+    least 1: a candle without a window needs one more at the least)."""
+    n = len(run_id)
+    index = np.arange(n)
+    starts = np.maximum.accumulate(np.where(np.r_[True, run_id[1:] != run_id[:-1]], index, 0)) if n else index
+    return np.maximum(1, starts + MIN_HISTORY - 1 - index)
