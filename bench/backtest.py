@@ -19,7 +19,6 @@ from core.trading.cycle import TradingCycle
 from core.trading.feeds import PrecomputedFeed
 from core.trading.paper import PaperExchange
 from core.trading.portfolio import Portfolio
-from core.trading.types import RiskSettings
 from models.manager import MultiCoinModelManager
 
 START, END = "2024-11-01T01:00:00Z", "2025-11-01T00:00:00Z"  # 8,760 candle closes
@@ -71,7 +70,7 @@ def _phases(data: Path) -> dict:
     ticks = ticks[(ticks >= pd.Timestamp(START)) & (ticks <= pd.Timestamp(END))]
     feed = PrecomputedFeed(source.series, manager, 3600, ticks[0], ticks[-1])  # features again, then inference
     t3 = time.perf_counter()
-    cycle = TradingCycle(feed, PaperExchange(1_000_000, 0.0005), Portfolio(1_000_000, 1_000_000), RiskSettings,
+    cycle = TradingCycle(feed, PaperExchange(1_000_000, 0.0005), Portfolio(1_000_000, 1_000_000),
                          new_identifier=identifiers())
     simulation = Simulation(ticks, cycle.run, cycle, source.series, 1_000_000, 3600)
     while not simulation.finished:

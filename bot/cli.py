@@ -15,16 +15,15 @@ from pathlib import Path
 
 from core.data.bundled import BUNDLED_DATA_DIR
 from core.data.markets import InvalidMarket, parse_markets
+from core.service.registry import (
+    UsageError,  # the one UsageError: bad arguments, exit 2 with its one line
+)
 from core.service.settings import Settings, SettingsError, load_settings
 from models.shipped import SHIPPED_MODEL_DIR
 
 log = logging.getLogger("autotrader")
 
 TRAINING_DATA = BUNDLED_DATA_DIR / "binance-1h"
-
-
-class UsageError(Exception):
-    """Bad arguments or input: exit 2 with this one-line message."""
 
 
 def _markets(text: str | None, settings: Settings) -> tuple[str, ...]:
@@ -144,74 +143,40 @@ def _risk_overrides(items: list[str] | None):
 
 
 def cmd_run(args, settings: Settings) -> int:
-    from bot.views import run_summary
-    from models.manager import MultiCoinModelManager
+    from bot.summary import run_summary
+    from core.runtime.assembly import RunOptions, assemble
 
     if settings.is_live and args.replay is not None:
         raise UsageError("--replay is paper trading on history; unset AUTOTRADER_MODE=live to replay")
     if args.speed < 0:
         raise UsageError(f"--speed: expected candles per second >= 0 (0 = as fast as possible), got {args.speed}")
-    markets = _markets(args.markets, settings)
-    manager = MultiCoinModelManager(Path(args.model_dir) if args.model_dir else settings.model_dir, markets)
-    defaults = _risk_overrides(args.set)
-    if args.replay is None:
-        return _run_agent(settings, markets, manager, defaults, args)
-    data = _existing_dir(Path(args.replay), "--replay")
-    if settings.telegram_bot_token:
-        result = _run_replay_telegram(settings, data, markets, manager, defaults, args)
-    else:
-        from bot.replay_console import run_replay_console
+    if args.db and args.replay is None:
+        raise UsageError("--db is for replays; the agent uses DATABASE_URL")
+    options = RunOptions(markets=_markets(args.markets, settings), defaults=_risk_overrides(args.set),
+                         model_dir=Path(args.model_dir) if args.model_dir else settings.model_dir,
+                         slippage=args.slippage, speed=args.speed, replay_db=args.db,
+                         replay=_existing_dir(Path(args.replay), "--replay") if args.replay is not None else None)
+    runtime = assemble(settings, options)
+    try:
+        if settings.telegram_bot_token:
+            from bot.telegram_app import run_with_telegram
 
-        result = run_replay_console(data, markets, manager, db_url=args.db, speed=args.speed,
-                                    interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
-                                    start_krw=settings.paper_start_krw, defaults=defaults, slippage=args.slippage)
+            print(f"autotrader: {runtime.description()} with the Telegram bot; Ctrl-C or SIGTERM stops.", flush=True)
+            with _telegram_errors(settings):
+                result = run_with_telegram(runtime)
+        else:
+            from bot.console import run_console
+
+            result = run_console(runtime)
+    finally:
+        runtime.close()
+    if options.replay is None:
+        return 0
     if result is None:
         print("Stopped before the end of the data.")
         return 0
-    print("\nSummary: " + run_summary(result, defaults))
+    print("\nSummary: " + run_summary(result, options.defaults))
     print(f"Journal: {args.db or 'sqlite:///replay.db'} (signals, orders, fills, equity, alerts, audit log)")
-    return 0
-
-
-def _run_replay_telegram(settings, data, markets, manager, defaults, args):
-    from bot.runner import run_with_telegram
-    from core.service.replay import open_replay, replay_database
-
-    db = replay_database(args.db)
-    try:
-        replay = open_replay(data, markets, manager, db, interval=settings.candle_interval,
-                             interval_seconds=settings.interval_seconds, start_krw=settings.paper_start_krw,
-                             defaults=defaults, slippage=args.slippage)
-        print(f"Replaying {', '.join(markets)} from {data} with the Telegram bot; Ctrl-C stops.", flush=True)
-        with _telegram_errors(settings):
-            return run_with_telegram(settings, replay.agent, replay, args.speed)
-    finally:
-        db.dispose()
-
-
-def _run_agent(settings, markets, manager, defaults, args) -> int:
-    from dataclasses import replace
-
-    from bot.runner import run_with_telegram
-    from core.runtime.assembly import trading_agent
-    from core.storage.database import open_database
-
-    if args.db:
-        raise UsageError("--db is for replays; the agent uses DATABASE_URL")
-    db = open_database(settings.database_url)
-    try:
-        agent = trading_agent(replace(settings, markets=markets), db, manager, defaults, args.slippage)
-        if not settings.telegram_bot_token:
-            from bot.console_run import run_console
-
-            run_console(settings, agent)
-            return 0
-        print(f"autotrader: {settings.mode} trading {', '.join(markets)} on {settings.upbit_api_url} candles, Telegram bot "
-              f"running; Ctrl-C or SIGTERM stops.", flush=True)
-        with _telegram_errors(settings):
-            run_with_telegram(settings, agent)
-    finally:
-        db.dispose()
     return 0
 
 
@@ -231,7 +196,7 @@ def _telegram_errors(settings: Settings):
 
 def cmd_backtest(args, settings: Settings) -> int:
     from bot.charts import backtest_png
-    from bot.views import run_summary
+    from bot.summary import run_summary
     from core.trading.backtest import run_backtest
     from core.trading.performance import drawdown_series
     from models.manager import MultiCoinModelManager

@@ -1,48 +1,48 @@
-"""The console chat: the agent's commands typed on stdin, replies and alerts printed on stdout.
+"""The console front-end: the runtime's commands typed on stdin, replies and alerts printed on stdout.
 
-Used when no Telegram token is set. A reader thread only queues lines; commands run on the thread
-that runs the cycles, between two cycles, so a command never interleaves with a step.
+Used when no Telegram token is set, on live candles or a replay. A reader thread only queues lines;
+commands and jobs run through the runtime (one at a time, under its lock), so a command never
+interleaves with a cycle, and commands are answered while the agent starts up. SIGTERM or Ctrl-C
+stops it between two steps: the step in progress finishes first.
 """
 from __future__ import annotations
 
-import queue
+import asyncio
+import signal
 import sys
 import threading
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from bot.views import render, when
+from bot.format import krw, when
+from bot.messages import event_text
+from bot.schedule import schedule_jobs
+from bot.views import render
 from core.redaction import redact
-from core.service.agent import CONSOLE
-from core.service.commands import CommandService
+from core.runtime.runtime import Runtime
+from core.service.registry import CONSOLE
 from core.service.reports import ChartData, EquityData
 from core.storage.outbox import due, mark_sent
 
-ALERT_LABELS = {"emergency": "EMERGENCY", "exit": "exit", "fill": "fill", "signal": "signal", "error": "error",
-                "system": "system", "summary": "summary"}
+ALERT_LABELS = {"emergency": "EMERGENCY"}  # the other kinds are printed by their name
+ALERT_SECONDS = 0.2
 
 
 class ConsoleChat:
-    def __init__(self, service: CommandService, out: TextIO = sys.stdout, echo: bool = False):
+    """Printing for the console: replies (pictures written to charts/) and due alerts."""
+
+    def __init__(self, service, out: TextIO = sys.stdout, echo: bool = False):
         self.service = service
         self.out = out
         self.echo = echo  # repeat each command before its reply (useful when stdin is a pipe)
-        self.lines: queue.Queue[str] = queue.Queue()
         self.pictures = Path("charts")  # where /chart and /equity write their PNGs
 
-    def listen(self, stream: TextIO = sys.stdin) -> threading.Thread:
-        def read() -> None:
-            for line in stream:
-                if line.strip():
-                    self.lines.put(line.strip())
-
-        thread = threading.Thread(target=read, name="console-reader", daemon=True)
-        thread.start()
-        return thread
-
     def answer(self, line: str) -> str:
-        result = self.service.handle(line, CONSOLE)
+        """Run one command now (no runtime: tests and tools) and print its reply."""
+        return self.show(line, self.service.handle(line, CONSOLE))
+
+    def show(self, line: str, result) -> str:
         reply = render(result)
         if isinstance(result, (ChartData, EquityData)):
             reply += f"; picture written to {self._save_picture(result)}"
@@ -51,30 +51,22 @@ class ConsoleChat:
         self.print(reply)
         return reply
 
-    def pump(self) -> int:
-        """Answer every command typed since the last call; returns how many."""
-        count = 0
-        while True:
-            try:
-                line = self.lines.get_nowait()
-            except queue.Empty:
-                return count
-            self.answer(line)
-            count += 1
-
     def flush_alerts(self, now: datetime) -> int:
         """Print due alerts (emergencies first) and mark them sent."""
         db = self.service.agent.db
         printed = 0
         while batch := due(db, now, limit=100):
             for alert in batch:
-                self.print(f"[{when(alert.created_at)}] {ALERT_LABELS.get(alert.kind, alert.kind)}: {alert.text}")
+                self.print(f"[{when(alert.created_at)}] {ALERT_LABELS.get(alert.kind, alert.kind)}: {event_text(alert)}")
                 mark_sent(db, alert.id, now)
                 printed += 1
         return printed
 
     def _save_picture(self, result) -> Path:
-        from bot.charts import chart_png, equity_png
+        from bot.charts import (  # matplotlib only when a picture is drawn
+            chart_png,
+            equity_png,
+        )
 
         self.pictures.mkdir(parents=True, exist_ok=True)
         if isinstance(result, ChartData):
@@ -86,3 +78,98 @@ class ConsoleChat:
 
     def print(self, text: str) -> None:
         print(redact(text), file=self.out, flush=True)
+
+
+def run_console(runtime: Runtime, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout):
+    """Run until stopped, or for a replay until the data ends; returns the replay's figures or None."""
+    return asyncio.run(_main(runtime, stdin, out))
+
+
+async def _main(runtime: Runtime, stdin: TextIO, out: TextIO):
+    chat = ConsoleChat(runtime.service, out, echo=not stdin.isatty())
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    threading.Thread(target=_read, args=(stdin, loop, lines), name="console-reader", daemon=True).start()
+
+    async def flush() -> None:
+        chat.flush_alerts(datetime.now(timezone.utc))
+
+    runtime.after_job = flush
+    now = datetime.now(timezone.utc)
+    jobs = runtime.jobs(now)
+    _banner(runtime, chat, jobs)
+    tasks = [asyncio.create_task(_commands(runtime, chat, lines)), asyncio.create_task(_alerts(chat, stop))]
+    active: set[asyncio.Task] = set()
+    tasks += schedule_jobs(runtime, jobs, active)
+    result = None
+    try:
+        await runtime.start(runtime.schedule_text(jobs))
+        if runtime.replay is not None:
+            result = await runtime.replay_ticks(_day_lines(runtime, chat), stopped=stop.is_set)
+            await asyncio.sleep(0.05)  # commands already typed are answered before the summary
+            await lines.join()
+        else:
+            await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*active, return_exceptions=True)  # the step in progress finishes
+        runtime.stop()
+        chat.flush_alerts(datetime.now(timezone.utc))
+    return result
+
+
+def _banner(runtime: Runtime, chat: ConsoleChat, jobs) -> None:
+    if runtime.replay is None:
+        chat.print(f"autotrader: {runtime.description()}; {runtime.schedule_text(jobs)}. Type /help; Ctrl-C stops.")
+        return
+    replay = runtime.replay
+    first, last = replay.ticks[0].to_pydatetime(), replay.ticks[-1].to_pydatetime()
+    pace = "as fast as possible" if runtime.speed <= 0 else f"{runtime.speed:g} candles per second"
+    chat.print(f"Replaying {', '.join(runtime.agent.markets)} from {replay.data_dir}: {when(first)} .. "
+               f"{when(last)}, {len(replay.ticks)} candle closes, {pace}; paper wallet {krw(replay.start_krw)}.")
+    chat.print("Type /help for commands. Alerts appear as they happen; a summary follows the last candle.")
+
+
+def _day_lines(runtime: Runtime, chat: ConsoleChat):
+    day: list = [None]
+
+    async def after_tick(i: int, now: datetime) -> None:
+        chat.flush_alerts(now)
+        if day[0] is None:
+            day[0] = now.date()
+        elif now.date() != day[0]:  # one status line per simulated day
+            day[0] = now.date()
+            agent = runtime.agent
+            chat.print(f"{when(now)}  equity {krw(agent.portfolio.equity(agent.prices))}  open positions "
+                       f"{len(agent.portfolio.positions)}" + ("  (paused)" if agent.risk.paused else ""))
+
+    return after_tick
+
+
+async def _commands(runtime: Runtime, chat: ConsoleChat, lines: asyncio.Queue) -> None:
+    while True:
+        line = await lines.get()
+        try:
+            if line is not None:
+                chat.show(line, await runtime.command(line, CONSOLE))
+        finally:
+            lines.task_done()
+
+
+async def _alerts(chat: ConsoleChat, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        chat.flush_alerts(datetime.now(timezone.utc))
+        await asyncio.sleep(ALERT_SECONDS)
+
+
+def _read(stream: TextIO, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue) -> None:
+    try:
+        for line in stream:
+            if line.strip():
+                loop.call_soon_threadsafe(lines.put_nowait, line.strip())
+    except (OSError, ValueError):  # stdin closed under us
+        pass

@@ -23,8 +23,10 @@ from telegram.error import (
     TelegramError,
 )
 
+from bot.messages import event_text, label
 from core.redaction import redact
 from core.storage.outbox import (
+    Alert,
     due,
     fan_out,
     mark_failed,
@@ -37,8 +39,6 @@ from core.storage.users import Subscriber
 log = logging.getLogger(__name__)
 
 TELEGRAM_LIMIT = 4096
-LABELS = {"emergency": "🚨 EMERGENCY", "exit": "Exit", "fill": "Fill", "signal": "Signal", "error": "⚠️ Error",
-          "system": "System", "summary": "Summary"}
 MAX_BACKOFF_SECONDS = 60.0
 
 
@@ -63,8 +63,8 @@ def split_text(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     return pieces
 
 
-def alert_html(kind: str, text: str) -> str:
-    return f"<b>{LABELS.get(kind, kind)}</b>\n{html.escape(redact(text))}"
+def alert_html(alert: Alert) -> str:
+    return f"<b>{label(alert.kind)}</b>\n{html.escape(redact(event_text(alert)))}"
 
 
 def backoff_seconds(attempts: int, rng: random.Random = random.Random()) -> float:
@@ -73,11 +73,12 @@ def backoff_seconds(attempts: int, rng: random.Random = random.Random()) -> floa
 
 class AlertDispatcher:
     def __init__(self, db, bot, subscribers: Callable[[], list[Subscriber]],
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), monitor=None):
         self.db = db
         self.bot = bot
         self.subscribers = subscribers
         self.clock = clock
+        self.monitor = monitor  # core.trading.health.ServiceMonitor of Telegram: told of each answer
         self._round = asyncio.Lock()  # the timer and the cycle both ask for rounds: never two at once
 
     async def deliver(self) -> int:
@@ -99,7 +100,7 @@ class AlertDispatcher:
                 mark_failed(self.db, alert.id, "chat no longer subscribed")
                 continue
             try:
-                for piece in split_text(alert_html(alert.kind, alert.text)):
+                for piece in split_text(alert_html(alert)):
                     await self.bot.send_message(alert.chat_id, piece, parse_mode="HTML",
                                                 disable_notification=subscriber.preference(alert.kind) == "silent")
             except RetryAfter as exc:
@@ -111,10 +112,14 @@ class AlertDispatcher:
                 mark_failed(self.db, alert.id, f"{exc.__class__.__name__}: {exc}")
             except (NetworkError, TelegramError) as exc:
                 delay = backoff_seconds(alert.attempts)
-                log.warning("Telegram unreachable (%s); alert %s retried in %.0f s", exc, alert.id, delay)
+                if self.monitor is not None:
+                    self.monitor.failed(exc)
+                log.info("alert %s not delivered (%s); retried in %.0f s", alert.id, exc, delay)
                 mark_retry(self.db, alert.id, f"{exc.__class__.__name__}: {exc}", now + timedelta(seconds=delay))
                 stuck.add(alert.chat_id)
             else:
                 mark_sent(self.db, alert.id, now)
+                if self.monitor is not None:
+                    self.monitor.ok()
                 sent += 1
         return sent

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import datetime
 from functools import singledispatch
 
-from core.service.commands import (
+from bot.format import krw, when
+from bot.format import volume as _volume
+from core.service.replies import (
+    AlertsView,
     BalanceView,
     Confirm,
+    HealthView,
     HelpView,
     Notice,
     PositionsView,
@@ -18,22 +21,12 @@ from core.service.commands import (
     SettingsView,
     SignalsView,
     StatusView,
+    VersionView,
 )
 from core.service.reports import ChartData, DailyView, EquityData, ModelView
+from core.trading.health import ServiceHealth
 from core.trading.parameters import with_unit
 from core.trading.types import RiskSettings
-
-
-def krw(value: float) -> str:
-    return f"{value:,.0f} KRW"
-
-
-def when(value: datetime | None) -> str:
-    return "-" if value is None else f"{value:%Y-%m-%d %H:%M} UTC"
-
-
-def _volume(value: float) -> str:
-    return f"{value:.8f}".rstrip("0").rstrip(".")
 
 
 @singledispatch
@@ -69,11 +62,42 @@ def _(result: StatusView) -> str:
                                             if result.last_cycle_seconds is not None else ""))
     lines = [f"Mode: {result.mode}; trading {'PAUSED (exits still run)' if result.paused else 'active'}",
              f"{cycle}; next {when(result.next_cycle_at)}",
-             f"Markets: {', '.join(result.markets)}",
-             f"Equity {krw(result.equity_krw)}, cash {krw(result.cash_krw)}",
-             f"Open positions: {len(result.positions)}"]
+             f"Markets: {', '.join(result.markets)}"]
+    lines += [service_line(s) for s in result.services]
+    lines += [f"Equity {krw(result.equity_krw)}, cash {krw(result.cash_krw)}",
+              f"Open positions: {len(result.positions)}"]
     lines += ["  " + _position_line(p) for p in result.positions]
     return "\n".join(lines)
+
+
+def service_line(health: ServiceHealth) -> str:
+    if health.up is None:
+        return f"{health.name}: not contacted yet"
+    if health.up:
+        return f"{health.name}: OK, last contact {when(health.last_success_at)}"
+    last = f"; last success {when(health.last_success_at)}" if health.last_success_at else ""
+    return f"{health.name}: UNREACHABLE since {when(health.down_since)} ({health.error}){last}"
+
+
+@render.register
+def _(result: HealthView) -> str:
+    uptime = result.now - result.started_at
+    hours, rest = divmod(int(uptime.total_seconds()), 3600)
+    cycle = "no cycle yet" if result.last_cycle_at is None else (
+        f"last cycle {when(result.last_cycle_at)}" + (f" ({result.last_cycle_seconds * 1000:.0f} ms)"
+                                                      if result.last_cycle_seconds is not None else ""))
+    return "\n".join([f"autotrader {result.version}, {result.mode} mode, up {hours} h {rest // 60} min", cycle,
+                      *[service_line(s) for s in result.services]])
+
+
+@render.register
+def _(result: VersionView) -> str:
+    return f"autotrader {result.version} ({result.mode} mode, Python {result.python})"
+
+
+@render.register
+def _(result: AlertsView) -> str:
+    return "Your alerts:\n" + "\n".join(f"{kind}: {preference}" for kind, preference in result.preferences)
 
 
 @render.register
@@ -171,52 +195,3 @@ def _(result: EquityData) -> str:
 def _(result: Confirm) -> str:
     return result.question
 
-
-FIGURE_LABELS = {
-    "total_return": "Total return", "cagr": "Yearly return (CAGR)", "sharpe": "Sharpe ratio (annualised)",
-    "sortino": "Sortino ratio (annualised)", "max_drawdown": "Largest drawdown", "calmar": "Calmar ratio",
-    "win_rate": "Winning trades", "profit_factor": "Profit factor (gains / losses)", "trades": "Trades (round trips)",
-    "average_holding_hours": "Average holding (hours)", "exposure": "Time invested", "fees_krw": "Fees paid (KRW)",
-    "start_equity_krw": "Equity at the start (KRW)", "end_equity_krw": "Equity at the end (KRW)",
-}
-
-
-def figure(key: str, value) -> str:
-    if value is None:
-        return "-"
-    if key == "trades":
-        return str(value)
-    if key.endswith("_krw"):
-        return f"{value:,.0f}"
-    if key in ("sharpe", "sortino", "calmar", "profit_factor", "average_holding_hours"):
-        return f"{value:.2f}"
-    return f"{value:+.2%}" if key in ("total_return", "cagr") else f"{value:.2%}"
-
-
-def figures_table(strategy: dict, hold: dict) -> str:
-    """A backtest's figures beside buy-and-hold, with the labels people read (JSON keeps the keys)."""
-    lines = ["| figure | strategy | buy and hold |", "|---|---|---|"]
-    for key in strategy:
-        lines.append(f"| {FIGURE_LABELS.get(key, key)} | {figure(key, strategy[key])} | {figure(key, hold.get(key))} |")
-    return "\n".join(lines)
-
-
-def run_summary(result, started_with: RiskSettings) -> str:
-    """A backtest's or a replay's end: its period, figures, the positions left open and how they were
-    valued, and the settings it ran with and that were changed during it."""
-    lines = [f"{result.equity.index[0]:%Y-%m-%d %H:%M} .. {result.equity.index[-1]:%Y-%m-%d %H:%M} UTC, "
-             f"{len(result.equity)} candle closes", figures_table(result.metrics, result.buy_and_hold_metrics)]
-    if result.open_positions:
-        lines.append("Open at the end (valued at each market's last close, not sold, no sale fee deducted):")
-        lines += [f"  {p.market}: {_volume(p.volume)} bought at {krw(p.avg_price_krw)}, last close "
-                  f"{krw(p.price_krw)}, worth {krw(p.value_krw)}" for p in result.open_positions]
-    else:
-        lines.append("No position was open at the end: every trade is closed and counted.")
-    defaults = RiskSettings()
-    own = [f"{f.name}={with_unit(f.name, getattr(started_with, f.name))}" for f in fields(started_with)
-           if getattr(started_with, f.name) != getattr(defaults, f.name)]
-    lines.append("Settings: " + ("the defaults except " + ", ".join(own) if own else "the defaults"))
-    if result.settings_changes:
-        lines.append("Changed during the run: " + "; ".join(f"{when(at)} by {who}: {what}"
-                                                          for at, who, what in result.settings_changes))
-    return "\n".join(lines)

@@ -16,7 +16,7 @@ import lightgbm as lgb
 import numpy as np
 import torch
 
-from core.data.features import FEATURE_NAMES, N_FEATURES, SEQUENCE_LENGTH, FeatureWindow
+from core.data.features import FEATURE_NAMES, N_FEATURES, SEQUENCE_LENGTH
 from models.lstm import EncoderConfig, SequenceEncoder
 from models.scaler import FeatureScaler
 

@@ -3,8 +3,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 
 import numpy as np
+
+
+class Action(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+    HOLD = "HOLD"
+
 
 CLASSES = ("SELL", "HOLD", "BUY")  # column order of every probability array in this project
 SELL, HOLD, BUY = range(3)
@@ -23,10 +31,10 @@ def _check_threshold(name: str, value: float) -> float:
 def decide_action(buy: float, sell: float, buy_threshold: float, sell_threshold: float) -> str:
     """BUY if buy beats sell and its threshold, SELL symmetrically, else HOLD."""
     if buy > sell and buy > buy_threshold:
-        return "BUY"
+        return Action.BUY
     if sell > buy and sell > sell_threshold:
-        return "SELL"
-    return "HOLD"
+        return Action.SELL
+    return Action.HOLD
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.console import ConsoleChat
-from core.service.agent import CONSOLE, Agent, Caller
+from core.service.agent import Agent
 from core.service.commands import CommandService
 from core.service.reconcile import Reconciler
+from core.service.registry import CONSOLE, Caller
 from core.storage.books import fund_paper_account, load_books
 from core.storage.database import open_database
 from core.storage.journal import Journal
@@ -19,19 +20,20 @@ from core.storage.schema import (
     equity_snapshots,
     fills,
     orders,
-    outbox,
     positions,
     settings,
     signals,
 )
-from core.storage.settings_store import load_risk_settings
+from core.storage.settings_store import load_markets, load_risk_settings
 from core.trading.cycle import TradingCycle
 from core.trading.paper import PaperExchange
 from core.trading.types import RiskSettings
+from core.trading.watchlist import Watchlist
+from tests.alerts import alert_texts, text
 from tests.fakes.feeds import BUY, EMERGENCY, HOLD, SELL, ScriptedFeed, hour
 
 START_KRW = 1_000_000
-VIEWER = Caller(42, "telegram", "viewer")
+VIEWER = Caller(user_id=42, source="telegram", role="viewer")
 
 
 def count(db, table, *where):
@@ -43,9 +45,10 @@ def make_agent(db, feed, journal=None):
     """The paper agent as `autotrader run` assembles it: the wallet funded once, the books loaded from the database."""
     fund_paper_account(db, START_KRW, hour(0))
     exchange = PaperExchange(0, slippage=0)
-    cycle = TradingCycle(feed, exchange, load_books(db, exchange), RiskSettings, recorder=journal or Journal(db),
-                         reconciler=Reconciler(db, exchange, lambda: ["KRW-BTC", "KRW-ETH"]))
-    return Agent(mode="paper", markets=["KRW-BTC", "KRW-ETH"], interval="1h", cycle=cycle, db=db)
+    watchlist = Watchlist(load_markets(db) or ["KRW-BTC", "KRW-ETH"])
+    cycle = TradingCycle(feed, exchange, load_books(db, exchange), recorder=journal or Journal(db),
+                         reconciler=Reconciler(db, exchange, watchlist))
+    return Agent(mode="paper", watchlist=watchlist, interval="1h", cycle=cycle, db=db)
 
 
 @pytest.fixture
@@ -73,7 +76,7 @@ def test_each_step_is_stored_with_its_signal_order_fill_position_and_alert(db):
     assert eth.decision_action == "HOLD" and eth.decision_approved is False and eth.decision_reason == "model HOLD"
     agent.run_cycle(hour(2))
     assert count(db, positions) == 0 and count(db, fills) == 2 and count(db, equity_snapshots) == 2
-    texts = [a.text for a in due(db, hour(3))]
+    texts = [text(a) for a in due(db, hour(3))]
     assert any(t.startswith("Bought") for t in texts) and any("Sold" in t and "P/L" in t for t in texts)
 
 
@@ -100,7 +103,7 @@ def test_a_failure_mid_step_rolls_the_step_back_and_the_other_markets_go_on(db):
     assert count(db, orders, orders.c.state == "pending") == 2  # stored before sending, settled by reconciliation
     assert agent.portfolio.cash_krw == START_KRW and agent.cycle.exchange.cash_krw == START_KRW
     assert not agent.portfolio.positions and not agent.cycle.exchange.holdings
-    assert count(db, outbox, outbox.c.text.like("%could not store the step, undone: RuntimeError%")) == 2
+    assert sum("could not store the step, undone: RuntimeError" in t for t in alert_texts(db)) == 2
     agent.run_cycle(hour(2))  # reconciliation writes the undone orders off; the next cycle trades normally
     assert count(db, orders, orders.c.state == "failed") == 2 and count(db, orders, orders.c.state == "pending") == 0
     assert count(db, fills) == 1 and "KRW-BTC" in agent.portfolio.positions
@@ -121,7 +124,7 @@ def test_steps_without_orders_are_stored_together_and_a_failed_write_is_reported
     assert buy.fill is not None and buy.error is None  # a step with an order is committed on its own
     assert hold.error == "could not store the step, undone: RuntimeError" and hold.decision.action == "HOLD"
     assert count(db, signals) == 1 and count(db, fills) == 1 and "KRW-BTC" in agent.portfolio.positions
-    assert count(db, outbox, outbox.c.text.like("%KRW-ETH%could not store the step%")) == 1
+    assert sum("KRW-ETH" in t and "could not store the step" in t for t in alert_texts(db)) == 1
     agent.cycle.recorder = Journal(db)
     agent.run_cycle(hour(2))
     assert count(db, signals) == 3
@@ -158,7 +161,7 @@ def test_paused_agent_records_signals_opens_nothing_but_still_sells_in_an_emerge
     result, = agent.run_cycle(hour(3))
     assert result.decision.kind == "emergency" and result.fill is not None and not agent.portfolio.positions
     first = due(db, hour(4))[0]
-    assert first.kind == "emergency" and first.text.startswith("EMERGENCY SELL KRW-BTC")
+    assert first.kind == "emergency" and text(first).startswith("EMERGENCY SELL KRW-BTC")
 
 
 def test_restart_rebuilds_the_books_from_the_stored_fills(db):
@@ -227,15 +230,14 @@ def test_viewers_may_look_but_not_touch(db):
     assert count(db, audit_log, audit_log.c.succeeded.is_(False), audit_log.c.user_id == 42) == 3
 
 
-def test_console_reads_stdin_and_prints_alerts_emergencies_first(db):
+def test_console_prints_replies_and_alerts_emergencies_first(db):
     feed = ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000).at(2, "KRW-BTC", EMERGENCY, 99_000_000)
     agent = make_agent(db, feed)
     console, out = chat(agent)
-    reader = console.listen(io.StringIO("/status\n\n/pause\n"))
-    reader.join(timeout=5)
     agent.run_cycle(hour(1))
     agent.run_cycle(hour(2))
-    assert console.pump() == 2
+    for line in ("/status", "/pause"):
+        console.answer(line)
     assert console.flush_alerts(hour(2) + timedelta(minutes=1)) >= 3
     lines = out.getvalue().splitlines()
     alerts = [line for line in lines if line.startswith("[")]
@@ -266,7 +268,7 @@ def test_price_shock_guard_sells_a_falling_coin_even_when_paused(db):
     CommandService(agent).handle("/pause", CONSOLE)
     result = agent.cycle.shock_sell("KRW-BTC", 97_000_000, hour(1) + timedelta(minutes=20), "price shock: test")
     assert result.decision.kind == "emergency" and result.fill.price_krw == 97_000_000 and not agent.portfolio.positions
-    assert due(db, hour(2))[0].text.startswith("EMERGENCY SELL KRW-BTC: price shock")
+    assert text(due(db, hour(2))[0]).startswith("EMERGENCY SELL KRW-BTC: price shock")
 
 
 def test_in_a_replay_the_shock_guard_judges_each_candles_low(db):
@@ -277,7 +279,7 @@ def test_in_a_replay_the_shock_guard_judges_each_candles_low(db):
         def inputs(self, now):
             signal = MLSignal.from_probabilities("KRW-BTC", BUY if now == hour(1) else HOLD, timestamp=now)
             low = {1: 99_000_000, 2: 95_000_000, 3: 93_000_000}[(now - hour(0)).seconds // 3600]
-            return {"KRW-BTC": MarketInput(signal, 100_000_000, 100_000_000, low)}, {}
+            return {"KRW-BTC": MarketInput(signal=signal, price_krw=100_000_000, open_krw=100_000_000, low_krw=low)}, {}
 
     agent = make_agent(db, Candles())
     agent.run_cycle(hour(1))
@@ -294,7 +296,7 @@ def test_daily_model_and_markets_commands(db):
     feed = ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000).at(25, "KRW-BTC", SELL, 102_000_000)
     agent = make_agent(db, feed)
     agent.manager = MultiCoinModelManager(markets=["KRW-BTC", "KRW-SOL"])
-    agent.markets = ("KRW-BTC", "KRW-SOL")
+    agent.watchlist.replace(("KRW-BTC", "KRW-SOL"))
     for i in (1, 25):
         agent.run_cycle(hour(i))
     console, _ = chat(agent)
@@ -306,7 +308,7 @@ def test_daily_model_and_markets_commands(db):
     assert "KRW-BTC: hybrid-global" in model and "(global)" in model and "KRW-SOL: " in model and "validation log-loss" in model
     assert not agent.manager.loaded_paths  # /model reads metadata, loads no weights
 
-    agent.markets = ("KRW-BTC",)
+    agent.watchlist.replace(("KRW-BTC",))
     assert console.answer("/markets add krw-xrp") == "Watching: KRW-BTC, KRW-XRP"
     assert "already watching" in console.answer("/markets add KRW-XRP")
     assert "usage: /markets" in console.answer("/markets drop KRW-XRP")
@@ -342,25 +344,57 @@ def test_chart_and_equity_pictures(db, tmp_path):
     assert "usage: /chart <market>" in console.answer("/chart")
 
 
-def test_daily_summary_text(db):
-    from bot.runner import daily_summary_text
+def test_daily_summary_is_data_rendered_as_text(db):
+    from bot.messages import RENDERERS
+    from core.runtime.runtime import summary_params
 
     agent = make_agent(db, ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000))
     agent.run_cycle(hour(1))
-    text = daily_summary_text(CommandService(agent))
+    params = summary_params(CommandService(agent))
+    assert params["days"][0]["day"] == "2025-10-01" and params["positions"][0]["market"] == "KRW-BTC"
+    text = RENDERERS["daily_summary"](None, params)
     assert text.startswith("Daily summary\n2025-10-01: equity") and "Cash " in text and "KRW-BTC: 0.003" in text
 
 
 def test_sales_can_ask_for_confirmation_after_checking_their_arguments(db):
-    from core.service.commands import Confirm
-
     agent = make_agent(db, ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000))
     agent.run_cycle(hour(1))
     service = CommandService(agent)
     ask = service.handle("/sell krw-btc", CONSOLE, confirmed=False)
-    assert ask == Confirm("Sell the whole KRW-BTC position now at market price?", "/sell KRW-BTC")
+    assert ask.question == "Sell the whole KRW-BTC position now at market price?" and ask.command == "/sell krw-btc"
     assert "KRW-BTC" in agent.portfolio.positions  # nothing sold yet
     assert "no open position in KRW-ETH" in service.handle("/sell KRW-ETH", CONSOLE, confirmed=False).text
     assert "for admins only" in service.handle("/sellall", VIEWER, confirmed=False).text
     assert service.handle("/sellall", CONSOLE, confirmed=False).command == "/sellall"
     assert service.handle(ask.command, CONSOLE).results[0].fill is not None
+
+
+def test_a_confirmation_works_once_for_the_asker_until_it_expires(db):
+    agent = make_agent(db, ScriptedFeed().at(1, "KRW-BTC", BUY, 100_000_000).at(1, "KRW-ETH", BUY, 5_000_000))
+    agent.run_cycle(hour(1))
+    clock = [1000.0]
+    service = CommandService(agent, clock=lambda: clock[0])
+    admin, other = (Caller(user_id=uid, source="telegram", role="admin") for uid in (1, 2))
+    ask = service.handle("/sell KRW-BTC", admin, confirmed=False)
+    assert "only the person who sent the command" in service.confirm(ask.key, other).text
+    assert service.confirm(ask.key, admin).results[0].fill is not None
+    assert "expired or was answered already" in service.confirm(ask.key, admin).text  # pressed twice: nothing more
+    late = service.handle("/sell KRW-ETH", admin, confirmed=False)
+    clock[0] += 121
+    assert "expired" in service.confirm(late.key, admin).text and "KRW-ETH" in agent.portfolio.positions
+    cancelled = service.handle("/sellall", admin, confirmed=False)
+    assert service.cancel(cancelled.key) and not service.cancel(cancelled.key)
+    assert "expired" in service.confirm(cancelled.key, admin).text
+
+
+def test_a_new_command_is_one_declaration_and_every_front_end_has_it(db):
+    from bot.telegram_bot import menu
+    from bot.views import render
+    from core.service.registry import REGISTRY, Source, commands_for
+
+    service = CommandService(make_agent(db, ScriptedFeed()))
+    assert render(service.handle("/version", CONSOLE)).startswith("autotrader 0.")
+    assert "version" in REGISTRY and "/version" in render(service.handle("/help", CONSOLE))
+    assert "version" in [c.command for c in menu()]
+    assert {c.name for c in commands_for(Source.CONSOLE)} == set(REGISTRY) - {"start", "alerts"}
+    assert "unknown command /start" in render(service.handle("/start", CONSOLE))  # Telegram only

@@ -12,9 +12,10 @@ from core.data.sources import MemorySource
 from core.runtime.assembly import trading_agent
 from core.service.settings import load_settings
 from core.storage.database import open_database
-from core.storage.schema import outbox, signals
+from core.storage.schema import signals
 from core.trading.types import RiskSettings
 from models.manager import MultiCoinModelManager
+from tests.alerts import alert_texts
 from tests.conftest import DATA
 from tests.fakes.upbit_exchange import FakeExchangeBook
 from tests.fakes.upbit_server import FakeUpbit
@@ -74,7 +75,7 @@ def run_and_restart(mode: str, db_url: str, candles: pd.DataFrame, server_url: s
         clock.i += 1
         restarted.run_cycle(clock.now)
         with db.connect() as conn:
-            texts = [r.text for r in conn.execute(select(outbox.c.text))]
+            texts = alert_texts(db)
             reasons = [r[0] or "" for r in conn.execute(select(signals.c.decision_reason))]
         return {"before": before, "after": after, "fills": fills, "texts": texts, "reasons": reasons,
                 "account_krw": account_krw}

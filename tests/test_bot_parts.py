@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 from bot.dispatcher import TELEGRAM_LIMIT, alert_html, backoff_seconds, split_text
 from bot.redact import RedactSecrets
-from bot.runner import first_run
+from core.runtime.runtime import first_close as first_run
 from core.trading.feeds import LiveFeed
 from core.upbit.quotation import UpbitQuotationClient
 from core.upbit.source import UpbitCandleSource
@@ -18,7 +18,17 @@ def test_long_messages_are_split_under_telegrams_limit_at_line_ends():
     assert len(pieces) > 1 and all(len(p) <= TELEGRAM_LIMIT for p in pieces)
     assert "\n".join(pieces) == text
     assert split_text("y" * 9000) == ["y" * 4096, "y" * 4096, "y" * 808]
-    assert alert_html("emergency", "a < b") == "<b>🚨 EMERGENCY</b>\na &lt; b"
+    from datetime import datetime, timezone
+
+    from core.storage.outbox import Alert
+
+    legacy = Alert(id=1, kind="emergency", name=None, params={}, market=None, text="a < b", priority=100, chat_id=1,
+                   attempts=0, created_at=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    assert alert_html(legacy) == "<b>🚨 EMERGENCY</b>\na &lt; b"
+    sold = Alert(id=2, kind="fill", name="sold", params={"side": "ask", "volume": 0.5, "price_krw": 1e6,
+                                                         "funds_krw": 5e5, "fee_krw": 250.0}, market="KRW-BTC",
+                 text=None, priority=30, chat_id=1, attempts=0, created_at=legacy.created_at)
+    assert alert_html(sold) == "<b>Fill</b>\nSold 0.5 KRW-BTC at 1,000,000 KRW: 499,750 KRW after fee"
 
 
 def test_backoff_grows_and_is_capped():

@@ -28,6 +28,7 @@ from core.storage.schema import (
     signals,
     trading_days,
 )
+from tests.alerts import text
 from tests.conftest import DATA
 from tests.fakes.upbit_exchange import FakeExchangeBook
 from tests.fakes.upbit_server import FakeUpbit
@@ -81,7 +82,7 @@ def check(db_url: str, book: FakeExchangeBook, strict: bool, day_starts: dict | 
             stored_positions = {r.market: float(r.volume) for r in conn.execute(select(positions))}
             funded = conn.execute(select(cash_flows)).all()
             days = {r.day: float(r.start_equity_krw) for r in conn.execute(select(trading_days))}
-            texts = [r.text for r in conn.execute(select(outbox.c.text))]
+            texts = [text(r) for r in conn.execute(select(outbox))]
             reasons = [r[0] or "" for r in conn.execute(select(signals.c.decision_reason))]
         books = load_books(engine)
     finally:
@@ -208,7 +209,7 @@ def test_a_restart_after_sigkill_trades_on_and_announces_only_the_real_deposit(d
                  "a buy after the restart")
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=60) == 0, (tmp_path / "second.log").read_text()
-        texts = [r.text for r in rows(db_url, outbox)]
+        texts = [text(r) for r in rows(db_url, outbox)]
         moved = [t for t in texts if "deposit" in t or "withdrawal" in t]
         assert len(moved) == 1 and "a deposit of 100,000 KRW" in moved[0], moved
         flows = rows(db_url, cash_flows)

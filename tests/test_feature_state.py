@@ -107,7 +107,8 @@ def test_the_live_feed_starts_again_from_history_after_a_long_hole_or_a_long_abs
     feed = LiveFeed(source, MultiCoinModelManager(markets=["KRW-BTC"]), lambda: ["KRW-BTC"], 3600)
     feed.inputs(close_of(btc, 699))
     inputs, errors = feed.inputs(close_of(btc, 715))  # the hole ends the run: not enough candles since
-    assert inputs == {} and "contiguous candles since the hole" in errors["KRW-BTC"]
+    assert inputs == {} and str(errors["KRW-BTC"]) == ("warming up: 144 more candles of history needed before its "
+                                                        "first signal")  # 6 candles since the hole, 150 needed
     assert source.counts[-1] == HISTORY
     inputs, errors = feed.inputs(close_of(btc, 710 + MIN_HISTORY))
     assert not errors and inputs["KRW-BTC"].signal.timestamp == btc.index[710 + MIN_HISTORY]

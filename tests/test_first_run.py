@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import io
+import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from sqlalchemy import select
 
 from core import redaction
 from core.data.candles import load_candle_csv, write_candle_csv
+from tests.alerts import text
 from tests.conftest import DATA, ROOT
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_cli import run_cli
@@ -49,16 +52,16 @@ def test_every_stored_or_shown_text_passes_the_same_redaction(db_url):
     from core.storage.outbox import due, enqueue_now, mark_retry
     from core.storage.schema import audit_log
     from core.storage.settings_store import audit
-    from core.trading.events import Event
+    from core.trading.events import EventKind, event
 
     secret = "upbit-secret-key-0123456789"
     redaction.register([secret])
     try:
         db = open_database(db_url)
         now = datetime.now(timezone.utc)
-        enqueue_now(db, Event("error", f"order failed: HTTP 401 for key {secret}", now))
+        enqueue_now(db, event(EventKind.ERROR, "skipped", now, "KRW-BTC", error=f"HTTP 401 for key {secret}"))
         alert = due(db, now)[0]
-        assert secret not in alert.text and "***" in alert.text
+        assert secret not in text(alert) and "***" in text(alert)
         mark_retry(db, alert.id, f"boom {secret}", now)
         with db.begin() as conn:
             audit(conn, now, 1, "telegram", "set", f"detail {secret}", False)
@@ -200,8 +203,8 @@ def test_equity_data_compares_with_buy_and_hold_and_marks_the_fills(db_url, btc)
 
 def test_warming_up_is_information_said_once_and_signals_say_why(db_url):
     from bot.views import render
-    from core.service.agent import CONSOLE
     from core.service.commands import CommandService
+    from core.service.registry import CONSOLE
     from core.storage.database import open_database
     from core.storage.outbox import due
     from core.trading.types import WarmingUp
@@ -217,9 +220,9 @@ def test_warming_up_is_information_said_once_and_signals_say_why(db_url):
     for i in range(1, 6):
         agent.run_cycle(hour(i))
     alerts = due(db, hour(6), limit=500)
-    told = [a for a in alerts if "KRW-ETH" in a.text]
+    told = [a for a in alerts if "KRW-ETH" in text(a)]
     assert len(told) == 1 and told[0].kind == "system"
-    assert told[0].text == "KRW-ETH is warming up: 9 more candles of history needed before its first signal"
+    assert text(told[0]) == "KRW-ETH is warming up: 9 more candles of history needed before its first signal"
     assert not [a for a in alerts if a.kind == "error"]
     reply = render(CommandService(agent).handle("/signals", CONSOLE))
     assert "KRW-ETH: no signal now: warming up: 5 more candles of history needed before its first signal" in reply
@@ -241,8 +244,8 @@ def test_the_fragmented_replay_starts_without_an_error_line(tmp_path):
 
 def test_settings_that_switch_trading_off_are_accepted_with_a_warning(db_url):
     from bot.views import render
-    from core.service.agent import CONSOLE
     from core.service.commands import CommandService
+    from core.service.registry import CONSOLE
     from core.storage.database import open_database
     from tests.fakes.feeds import ScriptedFeed
     from tests.test_agent import make_agent
@@ -261,4 +264,109 @@ def test_settings_that_switch_trading_off_are_accepted_with_a_warning(db_url):
     settings = ask("/settings")
     assert "stop_loss = 0.0%" in settings and "cooldown_hours = 12 h" in settings and "max_position_ratio = 30.0%" in settings
     assert "buy_threshold = 1.00" in settings and "paused = no" in settings
+    db.dispose()
+
+
+class Lines:
+    """A process's output read line by line in the background, with bounded waits."""
+
+    def __init__(self, stream):
+        import threading
+
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=lambda: [self.lines.append(line) for line in stream], daemon=True)
+        self._thread.start()
+
+    def wait_for(self, needle: str, timeout: float) -> float:
+        started = time.monotonic()
+        while not any(needle in line for line in self.lines):
+            assert time.monotonic() - started < timeout, f"no {needle!r} within {timeout} s: {self.lines[-20:]}"
+            time.sleep(0.05)
+        return time.monotonic() - started
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+def _spawn(args, env, cwd):
+    import os
+    import subprocess
+
+    from tests.test_telegram_e2e import autotrader
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETS", "TELEGRAM_", "AUTOTRADER_", "UPBIT_"))}
+    full.update(env)
+    return subprocess.Popen([autotrader(), *args], env=full, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, bufsize=1)
+
+
+def test_with_upbit_unreachable_commands_are_answered_and_the_outage_is_said_once(tmp_path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}", "UPBIT_API_URL": "http://127.0.0.1:9",
+           "CYCLE_SECONDS": "0.5", "MARKETS": "KRW-BTC,KRW-ETH,KRW-XRP,KRW-SOL"}
+    bot = _spawn(["run"], env, tmp_path)
+    out, err = Lines(bot.stdout), Lines(bot.stderr)
+    try:
+        out.wait_for("Type /help", 60)
+        bot.stdin.write("/status\n")
+        bot.stdin.flush()
+        assert out.wait_for("Mode: paper; trading active", 3) < 3  # answered during start-up, not after it
+        err.wait_for("Upbit market data cannot be reached", 20)
+        out.wait_for("error: No market data: Upbit", 10)
+        time.sleep(3)  # several cycles, every one of them without market data
+        bot.stdin.write("/status\n/health\n")
+        bot.stdin.flush()
+        out.wait_for("Upbit market data: UNREACHABLE since", 10)
+        bot.send_signal(signal.SIGTERM)
+        assert bot.wait(timeout=30) == 0
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+    warnings = err.text()
+    assert warnings.count("cannot be reached") == 1 and "retrying" not in warnings
+    assert out.text().count("No market data") == 1  # one alert per outage, not one per market and cycle
+    assert "is not ready to trade yet" not in warnings  # the outage was said once already
+
+
+def test_with_telegram_unreachable_the_bot_trades_says_so_and_delivers_later(tmp_path, btc):
+    from datetime import datetime, timezone
+
+    from sqlalchemy import func
+
+    from core.storage.database import open_database
+    from core.storage.schema import outbox, signals
+    from core.storage.users import register
+    from tests.fakes.upbit_server import FakeUpbit
+
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    db = open_database(url)
+    register(db, 111, 111, "admin", datetime.now(timezone.utc))
+
+    def count(table, *where) -> int:
+        with db.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+
+    with FakeUpbit({"KRW-BTC": btc}) as upbit, FakeTelegram() as tg:
+        tg.outage.add("getMe")  # Telegram answers 502 Bad Gateway for a while
+        env = {"DATABASE_URL": url, "UPBIT_API_URL": upbit.url, "CYCLE_SECONDS": "1", "MARKETS": "KRW-BTC",
+               "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_ADMIN_IDS": "111",
+               "DAILY_SUMMARY_UTC": "off"}
+        bot = _spawn(["run"], env, tmp_path)
+        out, err = Lines(bot.stdout), Lines(bot.stderr)
+        try:
+            assert err.wait_for("Telegram cannot be reached", 30) < 30
+            assert "trading goes on and alerts wait in the database" in err.text()
+            deadline = time.monotonic() + 30
+            while count(signals) == 0:  # the cycle runs although Telegram does not answer
+                assert time.monotonic() < deadline, err.text()[-2000:]
+                time.sleep(0.2)
+            assert count(outbox, outbox.c.status == "pending") >= 1 and not tg.sent
+            tg.outage.clear()
+            out.wait_for("Telegram bot connected", 90)
+            tg.wait_for(lambda s: s.chat_id == 111 and "autotrader started" in s.text, 30, "the alerts kept meanwhile")
+            bot.send_signal(signal.SIGTERM)
+            assert bot.wait(timeout=60) == 0
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+        assert err.text().count("Telegram cannot be reached") == 1 and "Telegram is reachable again" in err.text()
     db.dispose()

@@ -14,11 +14,12 @@ from core.storage.database import open_database
 from core.storage.journal import Journal
 from core.storage.schema import fills, orders, outbox, positions, signals
 from core.trading.cycle import TradingCycle
-from core.trading.types import OrderLimits, RiskSettings
+from core.trading.types import OrderLimits
 from core.upbit.errors import UpbitAuthError, UpbitOrderNotFoundError
 from core.upbit.exchange import UpbitExchange
 from core.upbit.exchange_api import UpbitExchangeAPI
 from core.upbit.ratelimit import EXCHANGE_LIMITS, RateLimiter
+from tests.alerts import text
 from tests.fakes.feeds import BUY, HOLD, SELL, ScriptedFeed, hour
 from tests.fakes.upbit_exchange import FakeExchangeBook
 from tests.fakes.upbit_server import FakeUpbit
@@ -46,7 +47,7 @@ def live_cycle(db, server, book, feed, limits=OrderLimits()):
     exchange = UpbitExchange(api_for(server, book), settle_seconds=1.0, poll_seconds=0.05)
     portfolio = load_books(db)  # as in live mode: the first reconciliation funds the books
     reconciler = Reconciler(db, exchange, lambda: ["KRW-BTC"])
-    cycle = TradingCycle(feed, exchange, portfolio, RiskSettings, recorder=Journal(db), limits=limits,
+    cycle = TradingCycle(feed, exchange, portfolio, recorder=Journal(db), limits=limits,
                          reconciler=reconciler)
     cycle.reconcile(hour(0))
     return cycle
@@ -73,7 +74,7 @@ def assert_books_match(db, cycle, book):
 
 def alerts(db):
     with db.connect() as conn:
-        return [r.text for r in conn.execute(select(outbox).order_by(outbox.c.id))]
+        return [text(r) for r in conn.execute(select(outbox).order_by(outbox.c.id))]
 
 
 def test_requests_are_signed_and_a_bad_secret_is_a_typed_error_without_the_key(upbit):
@@ -162,7 +163,8 @@ def test_rejected_orders_are_explained_and_nothing_changes(db_url, upbit, amount
     cycle.reconcile(hour(1))
     from core.trading.types import Decision
 
-    decision = Decision("KRW-BTC", True, "BUY", amount / START_KRW, "test", "signal")
+    decision = Decision(market="KRW-BTC", approved=True, action="BUY", investment_ratio=amount / START_KRW,
+                        reason="test")
     cycle.prices["KRW-BTC"] = PRICE
     result = cycle._guarded(lambda: cycle.execute("KRW-BTC", None, decision, PRICE, hour(1)))
     assert result.fill is None and name in result.error and result.order_state == "failed"
@@ -189,7 +191,7 @@ def test_a_coin_sold_by_hand_is_adopted_recorded_and_announced_to_admins(db_url,
         adopted = conn.execute(select(orders).where(orders.c.kind == "external")).one()
         notice = conn.execute(select(outbox).where(outbox.c.kind == "account")).all()
     assert adopted.side == "ask" and adopted.state == "done"
-    assert any("less than the books" in n.text for n in notice)
+    assert any("less than the books" in text(n) for n in notice)
     restarted = live_cycle(db, server, book, feed)
     assert "KRW-BTC" not in restarted.portfolio.positions
     db.dispose()

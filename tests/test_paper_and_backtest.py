@@ -4,9 +4,9 @@ from datetime import datetime, timezone
 import pytest
 
 from core.trading.backtest import run_backtest
+from core.trading.exchange import BelowMinimum, InsufficientFunds
 from core.trading.paper import PaperExchange
 from core.trading.portfolio import Portfolio
-from core.trading.exchange import BelowMinimum, InsufficientFunds
 from core.trading.rules import UPBIT_KRW, upbit_krw_tick
 from core.trading.types import RiskSettings
 from models.manager import MultiCoinModelManager

@@ -81,7 +81,7 @@ def test_run_replay_cli_answers_commands_and_ends_with_a_summary(db_url):
     assert "Replaying KRW-BTC" in out and "Mode: paper (replay)" in out
     assert "Error: buy_threshold must be between 0 and 1, got 7.0; usage: /threshold" in out
     assert "cooldown_hours set to 12 h (was 6 h)" in out and "buy_threshold = 0.42" in out
-    assert "system: Agent started" in out and "Replay finished" in out
+    assert "system: autotrader started: paper (replay) mode, KRW-BTC" in out and "Replay finished" in out
     assert "| Total return |" in out and "| Largest drawdown |" in out and "total_return" not in out
     assert "Settings: the defaults except buy_threshold=0.42" in out
     assert "Changed during the run: " in out and "by console: cooldown_hours=12.0" in out

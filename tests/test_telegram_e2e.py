@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, select
 from core.data.candles import load_candle_csv, write_candle_csv
 from core.storage.schema import outbox
 from core.trading.events import PRIORITY
+from tests.alerts import text
 from tests.conftest import DATA, ROOT
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -42,6 +43,14 @@ def wait_ready(tg: FakeTelegram, process: subprocess.Popen, timeout: float = 60)
         assert process.poll() is None, "autotrader exited before polling"
         assert time.monotonic() < deadline, "autotrader did not start polling"
         time.sleep(0.1)
+
+
+def buttons(message) -> list[tuple[str, str]]:
+    """(text, callback data) of each inline button under a message."""
+    import json
+
+    markup = json.loads(message.params["reply_markup"])
+    return [(b["text"], b["callback_data"]) for row in markup["inline_keyboard"] for b in row]
 
 
 def alerts(tg: FakeTelegram, chat: int) -> list[str]:
@@ -84,11 +93,16 @@ def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path, db_url):
             # /sell asks first; a viewer cannot press the admin's button; cancel sells nothing
             tg.message(ADMIN, "/sell KRW-BTC")
             question = tg.wait_for(lambda s: s.chat_id == ADMIN and "Sell the whole KRW-BTC" in s.text, what="question")
-            assert "Yes, sell" in question.params["reply_markup"]
-            tg.press(VIEWER, "sell KRW-BTC", question)
-            tg.wait_for(lambda s: s.method == "editMessageText" and "for admins only" in s.text, what="refusal")
-            tg.press(ADMIN, "cancel", question)
-            tg.wait_for(lambda s: s.method == "editMessageText" and s.text == "Cancelled: nothing sold.", what="cancel")
+            yes, no = buttons(question)
+            assert yes == ("Yes", yes[1]) and no[0] == "Cancel"
+            tg.press(VIEWER, yes[1], question)
+            tg.wait_for(lambda s: s.method == "editMessageText" and "only the person who sent the command" in s.text,
+                        what="refusal")
+            tg.press(ADMIN, no[1], question)
+            tg.wait_for(lambda s: s.method == "editMessageText" and s.text == "Cancelled: nothing done.", what="cancel")
+            tg.press(ADMIN, yes[1], question)  # the same question, answered already: nothing is sold
+            tg.wait_for(lambda s: s.method == "editMessageText" and "expired or was answered already" in s.text,
+                        what="a used button")
             tg.message(VIEWER, "/positions")
             tg.wait_for(lambda s: s.chat_id == VIEWER and s.text.startswith("KRW-BTC: "), what="the position kept")
 
@@ -103,7 +117,7 @@ def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path, db_url):
                 time.sleep(0.1)
             replies = "\n".join(s.text for s in tg.to(VIEWER)[before:])
             for expected in ("/chart", "Fees paid", "Profit, last 7 days", "equity", "KRW-BTC @", "hybrid-global",
-                             "buy_threshold = 0.3", "emergency: on"):
+                             "buy_threshold = 0.30", "emergency: on"):
                 assert expected in replies, expected
             assert "/pause" not in replies.split("Commands:")[1].split("<b>")[0]  # viewers see no control commands
 
@@ -155,7 +169,7 @@ def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path, db_url):
         assert rows and all(r.status == "sent" for r in rows)
         for chat in (ADMIN, ADMIN2, VIEWER):
             received = alerts(tg, chat)
-            stored = [f"<b>{next(k for k, v in LABEL_KIND.items() if v == r.kind)}</b>\n{html.escape(r.text)}"
+            stored = [f"<b>{next(k for k, v in LABEL_KIND.items() if v == r.kind)}</b>\n{html.escape(text(r))}"
                       for r in rows if r.chat_id == chat]
             assert sorted(received) == sorted(stored)
             for level in set(PRIORITY.values()):
@@ -206,7 +220,7 @@ def test_alerts_pending_at_shutdown_are_delivered_after_a_restart(tmp_path, db_u
         finally:
             if first.poll() is None:
                 first.kill()
-        pending = [r.text for r in stored(outbox.c.chat_id == ADMIN, outbox.c.status == "pending")]
+        pending = [text(r) for r in stored(outbox.c.chat_id == ADMIN, outbox.c.status == "pending")]
         assert pending[0].startswith("autotrader started: paper mode") and pending[-1] == "autotrader stopped"
         assert not [s for s in tg.sent if s.method == "sendMessage"]
 

@@ -1,68 +1,50 @@
 """The running agent: one trading cycle, its persisted settings and its state, whatever drives it.
 
-Replay, the console and Telegram all hold an Agent; commands reach it through core.commands. Its
-methods are called from one thread (the replay loop, or the bot's event loop) so that a command and a
-cycle never interleave.
+The runtime holds one Agent, whatever drives it (console, Telegram, replay); commands reach it through
+core.service.commands. A command and a cycle never run at once: the runtime runs both under one lock.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Sequence
 
 from sqlalchemy.engine import Engine
 
+from core.service.registry import Caller
 from core.storage.outbox import enqueue
 from core.storage.settings_store import (
     audit,
-    load_markets,
     load_risk_settings,
     save_markets,
     save_risk_settings,
 )
 from core.trading.cycle import TradingCycle
-from core.trading.events import Event
+from core.trading.events import EventKind, event
+from core.trading.reasons import Reason
 from core.trading.types import RiskSettings, StepResult
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who sent a command: `source` is console or telegram; only admins change anything."""
-
-    user_id: int | None
-    source: str
-    role: str  # admin | viewer
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    def __str__(self) -> str:
-        return self.source if self.user_id is None else f"{self.source} user {self.user_id}"
-
-
-CONSOLE = Caller(None, "console", "admin")
+from core.trading.watchlist import Watchlist
 
 
 class Agent:
-    def __init__(self, *, mode: str, markets: Sequence[str], interval: str, cycle: TradingCycle, db: Engine,
-                 defaults: RiskSettings = RiskSettings(), manager=None, fixed_markets: bool = False):
+    def __init__(self, *, mode: str, watchlist: Watchlist, interval: str, cycle: TradingCycle, db: Engine,
+                 defaults: RiskSettings = RiskSettings(), manager=None):
         self.mode = mode
         self.manager = manager  # the model manager, for /model
-        self.fixed_markets = fixed_markets  # a replay's markets are those of its data
-        self.markets = tuple(markets) if fixed_markets else (load_markets(db) or tuple(markets))
+        self.watchlist = watchlist  # the feed and the reconciler read the same list
         self.interval = interval
         self.cycle = cycle
         self.db = db
         self.risk = load_risk_settings(db, defaults)
-        cycle.settings = lambda: self.risk
         self.now: datetime | None = None  # the clock of the latest cycle (simulated in replay)
         self.last_cycle_seconds: float | None = None
         self.next_cycle_at: datetime | None = None
         self.cycles = 0
         self.changes: list[tuple[datetime, str, str]] = []  # settings changed by command: (when, who, what)
         self.no_signal: dict[str, str] = {}  # market -> why its latest step had no signal (warming up, an error)
+
+    @property
+    def markets(self) -> tuple[str, ...]:
+        return self.watchlist.markets
 
     @property
     def portfolio(self):
@@ -74,7 +56,7 @@ class Agent:
 
     def run_cycle(self, now: datetime) -> list[StepResult]:
         started = time.perf_counter()
-        results = self.cycle.run(now)
+        results = self.cycle.run(now, self.risk)
         for result in results:
             if result.signal is None:
                 self.no_signal[result.market] = str(result.warming_up or result.error)
@@ -93,7 +75,8 @@ class Agent:
             detail = ", ".join(f"{k}={v}" for k, v in diff.items()) or "no change"
             audit(conn, at, caller.user_id, caller.source, command, detail, True)
             if diff:
-                enqueue(conn, Event("system", f"Settings changed by {caller}: {detail}", at))
+                enqueue(conn, event(EventKind.SYSTEM, "settings_changed", at, by=str(caller),
+                                    changes={k: (v.value if hasattr(v, "value") else v) for k, v in diff.items()}))
         self.risk = new
         if diff:
             self.changes.append((at, str(caller), detail))
@@ -101,7 +84,7 @@ class Agent:
 
     def change_markets(self, action: str, market: str, caller: Caller) -> tuple[str, ...]:
         """Add or remove a watched market (persisted; wins over MARKETS at the next start)."""
-        if self.fixed_markets:
+        if self.watchlist.fixed:
             raise ValueError("the markets of a replay are those of its data and cannot change")
         if action == "add":
             if market in self.markets:
@@ -117,8 +100,9 @@ class Agent:
         with self.db.begin() as conn:
             save_markets(conn, markets, at)
             audit(conn, at, caller.user_id, caller.source, "markets", f"{action} {market}", True)
-            enqueue(conn, Event("system", f"Markets changed by {caller}: {action} {market}; now {', '.join(markets)}", at))
-        self.markets = markets
+            enqueue(conn, event(EventKind.SYSTEM, "markets_changed", at, by=str(caller), action=action, market=market,
+                                markets=list(markets)))
+        self.watchlist.replace(markets)
         return markets
 
     def refuse(self, caller: Caller, command: str, why: str) -> None:
@@ -127,7 +111,7 @@ class Agent:
             audit(conn, self.clock(), caller.user_id, caller.source, command, why, False)
 
     def sell(self, market: str, caller: Caller, command: str) -> StepResult:
-        result = self.cycle.sell_now(market, self.clock(), f"sold by command from {caller}")
+        result = self.cycle.sell_now(market, self.clock(), Reason("manual_sale", by=str(caller)))
         with self.db.begin() as conn:
             audit(conn, self.clock(), caller.user_id, caller.source, command,
                   result.error or f"sold {market}", result.error is None)

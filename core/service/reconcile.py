@@ -37,14 +37,13 @@ from core.storage.database import from_db_time, to_db_time
 from core.storage.journal import write_position
 from core.storage.outbox import enqueue
 from core.storage.schema import fills, orders
-from core.trading.events import Event, _krw, _volume
+from core.trading.events import EventKind, event, fill_params
 from core.trading.exchange import Exchange, ExchangeError
 from core.trading.portfolio import Portfolio
-from core.trading.types import Fill
+from core.trading.types import OPEN_ORDER_STATES, DecisionKind, Fill, OrderState, Side
 
 log = logging.getLogger(__name__)
 
-OPEN_STATES = ("pending", "unknown")
 GRACE = timedelta(seconds=30)  # how long an order the exchange does not know may still be in flight
 CASH_TOLERANCE_KRW = 1.0
 
@@ -64,7 +63,7 @@ class Reconciler:
 
     def open_markets(self) -> set[str]:
         with self.db.connect() as conn:
-            return {r.market for r in conn.execute(select(orders.c.market).where(orders.c.state.in_(OPEN_STATES)))}
+            return {r.market for r in conn.execute(select(orders.c.market).where(orders.c.state.in_(OPEN_ORDER_STATES)))}
 
     def run(self, portfolio: Portfolio, prices: dict[str, float], now: datetime) -> Reconciliation:
         """Settle what can be settled, then compare balances if every order is accounted for."""
@@ -80,7 +79,7 @@ class Reconciler:
 
     def settle_orders(self, portfolio: Portfolio, now: datetime) -> set[str]:
         with self.db.connect() as conn:
-            rows = conn.execute(select(orders).where(orders.c.state.in_(OPEN_STATES)).order_by(orders.c.id)).all()
+            rows = conn.execute(select(orders).where(orders.c.state.in_(OPEN_ORDER_STATES)).order_by(orders.c.id)).all()
         unsettled = set()
         for row in rows:
             try:
@@ -93,23 +92,22 @@ class Reconciler:
                 if now - from_db_time(row.created_at) < self.grace:
                     unsettled.add(row.market)
                     continue
-                self._close(row, "failed", "the exchange never received it; nothing was traded", now,
-                            f"Order {row.identifier} ({row.side} {row.market}) never reached the exchange: "
-                            f"nothing was traded.")
+                self._close(row, OrderState.FAILED, "the exchange never received it; nothing was traded", now,
+                            "order_never_arrived")
             elif not status.final:
                 unsettled.add(row.market)
             elif status.fill is None:
-                self._close(row, "cancel", "cancelled by the exchange with nothing executed", now,
-                            f"Order {row.identifier} ({row.side} {row.market}) was cancelled with nothing executed.")
+                self._close(row, OrderState.CANCEL, "cancelled by the exchange with nothing executed", now,
+                            "order_cancelled_empty")
             else:
                 self._book(row, status.fill, portfolio, now)
         return unsettled
 
-    def _close(self, row, state: str, reason: str, now: datetime, text: str) -> None:
+    def _close(self, row, state: OrderState, reason: str, now: datetime, name: str) -> None:
         with self.db.begin() as conn:
             conn.execute(update(orders).where(orders.c.identifier == row.identifier)
                          .values(state=state, reason=reason, updated_at=to_db_time(now)))
-            enqueue(conn, Event("account", text, now, row.market))
+            enqueue(conn, event(EventKind.ACCOUNT, name, now, row.market, identifier=row.identifier, side=row.side))
 
     def _book(self, row, fill: Fill, portfolio: Portfolio, now: datetime) -> None:
         """A fill the cycle never stored (lost answer, crash): book it now, order, fill and position at once."""
@@ -119,16 +117,14 @@ class Reconciler:
         try:
             with self.db.begin() as conn:
                 if known is None:
-                    portfolio.apply(fill, row.kind)
+                    portfolio.apply(fill, DecisionKind(row.kind))
                     _insert_fill(conn, fill)
                     write_position(conn, portfolio, fill.market, now)
                 conn.execute(update(orders).where(orders.c.identifier == row.identifier).values(
-                    state="done", reason="settled by reconciliation", volume=fill.volume,
-                    amount_krw=fill.funds_krw if fill.side == "bid" else row.amount_krw, updated_at=to_db_time(now)))
-                verb = "Bought" if fill.side == "bid" else "Sold"
-                enqueue(conn, Event("account", f"Order {row.identifier} settled after a lost answer or restart: "
-                                               f"{verb} {_volume(fill.volume)} {fill.market} at {_krw(fill.price_krw)} "
-                                               f"({_krw(fill.funds_krw)}, fee {_krw(fill.fee_krw)}).", now, fill.market))
+                    state=OrderState.DONE, reason="settled by reconciliation", volume=fill.volume,
+                    amount_krw=fill.funds_krw if fill.side == Side.BID else row.amount_krw, updated_at=to_db_time(now)))
+                enqueue(conn, event(EventKind.ACCOUNT, "order_settled", now, fill.market, identifier=row.identifier,
+                                    **fill_params(fill)))
         except Exception:
             portfolio.restore(saved)
             raise
@@ -157,41 +153,41 @@ class Reconciler:
             with self.db.begin() as conn:
                 if not has_cash_flows(conn):
                     flow = CashFlow(now, difference, FUNDING, "KRW on the account at the first reconciliation")
-                    text = f"KRW on the account: {_krw(account_krw)}; the books start from it (first reconciliation)."
+                    notice = event(EventKind.ACCOUNT, "cash_funding", now, account_krw=account_krw)
                 else:
                     kind = DEPOSIT if difference > 0 else WITHDRAWAL
-                    flow = CashFlow(now, difference, kind, f"the account held {_krw(account_krw)}, the books "
-                                                           f"{_krw(portfolio.cash_krw)}")
-                    text = (f"KRW on the account is {_krw(account_krw)}, the books said {_krw(portfolio.cash_krw)}: "
-                            f"a {kind} of {_krw(abs(difference))} (or a trade outside the bot) is adopted.")
+                    flow = CashFlow(now, difference, kind, f"the account held {account_krw:,.0f} KRW, the books "
+                                                           f"{portfolio.cash_krw:,.0f} KRW")
+                    notice = event(EventKind.ACCOUNT, "cash_moved", now, account_krw=account_krw,
+                                   books_krw=portfolio.cash_krw, flow=kind, amount_krw=abs(difference))
                 record_cash_flow(conn, flow)
                 portfolio.add_cash_flow(difference)
                 save_trading_day(conn, portfolio, now)
-                enqueue(conn, Event("account", text, now))
+                enqueue(conn, notice)
         except Exception:
             portfolio.restore(saved)
             raise
 
     def _adopt(self, market: str, difference: float, price: float, portfolio: Portfolio, now: datetime) -> None:
-        side = "bid" if difference > 0 else "ask"
+        side = Side.BID if difference > 0 else Side.ASK
         volume = abs(difference)
-        fill = Fill(market, side, f"external-{uuid.uuid4().hex}", price, volume, 0.0, volume * price, now)
+        fill = Fill(market=market, side=side, identifier=f"external-{uuid.uuid4().hex}", price_krw=price, volume=volume,
+                    fee_krw=0.0, funds_krw=volume * price, at=now)
         saved = portfolio.snapshot()
         try:
             with self.db.begin() as conn:
                 at = to_db_time(now)
                 conn.execute(orders.insert().values(
                     identifier=fill.identifier, market=market, side=side, ord_type="external", volume=volume,
-                    amount_krw=None, state="done", reason="adopted from the exchange's balance", kind="external",
+                    amount_krw=None, state=OrderState.DONE, reason="adopted from the exchange's balance",
+                    kind=DecisionKind.EXTERNAL,
                     created_at=at, updated_at=at))
-                portfolio.apply(fill, "external")
+                portfolio.apply(fill, DecisionKind.EXTERNAL)
                 _insert_fill(conn, fill)
                 write_position(conn, portfolio, market, now)
-                what = "more" if side == "bid" else "less"
-                enqueue(conn, Event("account", f"The account holds {_volume(volume)} {market} {what} than the books "
-                                               f"(traded outside the bot?): adopted at {_krw(price)}; the position "
-                                               f"is now {_volume(portfolio.positions[market].volume) if market in portfolio.positions else 0}.",
-                                    now, market))
+                held = portfolio.positions[market].volume if market in portfolio.positions else 0.0
+                enqueue(conn, event(EventKind.ACCOUNT, "coin_adopted", now, market, volume=volume,
+                                    more=side == Side.BID, price_krw=price, position_volume=held))
         except Exception:
             portfolio.restore(saved)
             raise

@@ -27,6 +27,7 @@ from core.trading.cycle import TradingCycle
 from core.trading.paper import PaperExchange
 from core.trading.portfolio import Portfolio
 from core.trading.types import RiskSettings
+from core.trading.watchlist import Watchlist
 
 DEFAULT_REPLAY_DB = "replay.db"
 
@@ -61,6 +62,7 @@ class Replay:
     ticks: pd.DatetimeIndex
     start_krw: float
     interval_seconds: int
+    data_dir: Path | None = None
 
     def run(self, after_tick: Callable[[int, datetime], None] | None = None) -> BacktestResult:
         return self.simulation().run(after_tick)
@@ -82,11 +84,11 @@ def open_replay(data_dir: Path, markets: Sequence[str], manager, db: Engine, *, 
                 slippage: float = 0.0005, new_identifier: Callable[[], str] = lambda: uuid.uuid4().hex) -> Replay:
     series, feed, ticks = prepare(data_dir, markets, manager, interval, interval_seconds)
     fund_paper_account(db, start_krw, ticks[0].to_pydatetime())  # the replay's books rebuild like an account's
-    cycle = TradingCycle(feed, PaperExchange(start_krw, slippage), Portfolio(start_krw, start_krw), lambda: defaults,
+    cycle = TradingCycle(feed, PaperExchange(start_krw, slippage), Portfolio(start_krw, start_krw),
                          recorder=Journal(db), new_identifier=new_identifier)
-    agent = Agent(mode="paper (replay)", markets=markets, interval=interval, cycle=cycle, db=db, defaults=defaults,
-                  manager=manager, fixed_markets=True)
-    return Replay(agent, series, ticks, start_krw, interval_seconds)
+    agent = Agent(mode="paper (replay)", watchlist=Watchlist(markets, fixed=True), interval=interval, cycle=cycle,
+                  db=db, defaults=defaults, manager=manager)
+    return Replay(agent, series, ticks, start_krw, interval_seconds, Path(data_dir))
 
 
 def pacer(speed: float, clock: Callable[[], float] = time.monotonic,

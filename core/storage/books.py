@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from core.storage.database import from_db_time, to_db_time
 from core.storage.schema import cash_flows, fills, orders, positions, trading_days
 from core.trading.portfolio import Portfolio
-from core.trading.types import Fill
+from core.trading.types import DecisionKind, Fill, Side
 
 FUNDING, DEPOSIT, WITHDRAWAL = "funding", "deposit", "withdrawal"
 
@@ -34,8 +34,9 @@ def stored_fills(engine: Engine) -> list[tuple[Fill, str]]:
     query = (select(fills, orders.c.kind).join(orders, orders.c.identifier == fills.c.order_identifier)
              .order_by(fills.c.id))
     with engine.connect() as conn:
-        return [(Fill(r.market, r.side, r.order_identifier, float(r.price_krw), float(r.volume), float(r.fee_krw),
-                      float(r.funds_krw), from_db_time(r.filled_at)), r.kind) for r in conn.execute(query)]
+        return [(Fill(market=r.market, side=Side(r.side), identifier=r.order_identifier, price_krw=float(r.price_krw),
+                      volume=float(r.volume), fee_krw=float(r.fee_krw), funds_krw=float(r.funds_krw),
+                      at=from_db_time(r.filled_at)), DecisionKind(r.kind)) for r in conn.execute(query)]
 
 
 def stored_cash_flows(engine: Engine) -> list[CashFlow]:

@@ -6,7 +6,6 @@ line names DATABASE_URL, what went wrong and what to do; the password is never p
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -15,7 +14,6 @@ from sqlalchemy.exc import (
     ArgumentError,
     NoSuchModuleError,
     OperationalError,
-    SQLAlchemyError,
 )
 
 CONNECT_TIMEOUT_SECONDS = 10

@@ -18,6 +18,7 @@ from core.storage.outbox import enqueue
 from core.storage.schema import equity_snapshots, fills, orders, positions, signals
 from core.trading.events import Event, step_events
 from core.trading.portfolio import Portfolio
+from core.trading.reasons import reason_data
 
 
 class Journal:
@@ -132,7 +133,8 @@ def signal_row(result) -> dict:
         emergency_score=signal.emergency_score, action=signal.action, model_id=signal.model_id,
         error=redact(signal.error) if signal.error else None, decision_action=decision.action if decision else None,
         decision_approved=decision.approved if decision else None,
-        decision_reason=redact(decision.reason) if decision else None)
+        decision_reason=redact(decision.reason) if decision else None,
+        decision_reason_data=reason_data(decision.reason) if decision else None)
 
 
 def write_position(conn: Connection, portfolio: Portfolio, market: str, at: datetime) -> None:

@@ -19,20 +19,43 @@ from core.storage.schema import outbox
 from core.trading.events import Event
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Alert:
+    """An event waiting in the outbox (for one chat, or for every subscribed chat when `chat_id` is None)."""
+
     id: int
     kind: str
-    text: str
+    name: str | None  # None: a row from before migration 0006, shown by its `text`
+    params: dict
+    market: str | None
+    text: str | None
     priority: int
     chat_id: int | None
     attempts: int
     created_at: datetime
 
 
+def _redacted(value):
+    """Parameters are stored as they will be shown: with every secret masked, at any depth."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v) for v in value]
+    return value
+
+
 def enqueue(conn: Connection, event: Event, chat_id: int | None = None) -> None:
-    conn.execute(outbox.insert().values(kind=event.kind, priority=event.priority, chat_id=chat_id, text=redact(event.text),
+    conn.execute(outbox.insert().values(kind=str(event.kind), priority=event.priority, chat_id=chat_id, text=None,
+                                        name=event.name, params=_redacted(dict(event.params)), market=event.market,
                                         status="pending", attempts=0, created_at=to_db_time(event.at)))
+
+
+def alert_from_row(row) -> Alert:
+    return Alert(id=row.id, kind=row.kind, name=row.name, params=dict(row.params or {}), market=row.market,
+                 text=row.text, priority=row.priority, chat_id=row.chat_id, attempts=row.attempts,
+                 created_at=from_db_time(row.created_at))
 
 
 def enqueue_now(engine: Engine, event: Event, chat_id: int | None = None) -> None:
@@ -46,8 +69,7 @@ def due(engine: Engine, now: datetime, limit: int = 50) -> list[Alert]:
              .where((outbox.c.next_attempt_at.is_(None)) | (outbox.c.next_attempt_at <= to_db_time(now)))
              .order_by(outbox.c.priority.desc(), outbox.c.id).limit(limit))
     with engine.connect() as conn:
-        return [Alert(r.id, r.kind, r.text, r.priority, r.chat_id, r.attempts, from_db_time(r.created_at))
-                for r in conn.execute(query)]
+        return [alert_from_row(r) for r in conn.execute(query)]
 
 
 def mark_sent(engine: Engine, alert_id: int, at: datetime) -> None:
@@ -80,6 +102,7 @@ def fan_out(engine: Engine, recipients: Callable[[str], Sequence[int]], now: dat
         with engine.begin() as conn:
             for chat_id in recipients(row.kind):
                 conn.execute(outbox.insert().values(kind=row.kind, priority=row.priority, chat_id=chat_id, text=row.text,
+                                                    name=row.name, params=row.params, market=row.market,
                                                     status="pending", attempts=0, created_at=row.created_at))
             conn.execute(update(outbox).where(outbox.c.id == row.id).values(status="expanded", sent_at=to_db_time(now)))
     return len(rows)

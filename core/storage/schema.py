@@ -49,6 +49,7 @@ signals = Table(
     Column("decision_action", String(8)),  # what the engine did with it (migration 0002)
     Column("decision_approved", Boolean),
     Column("decision_reason", Text),
+    Column("decision_reason_data", JSON),  # the reason's code and parameters (migration 0006)
     UniqueConstraint("market", "candle_at", name="uq_signal_market_candle"),
 )
 
@@ -118,7 +119,10 @@ outbox = Table(
     Column("kind", String(32), nullable=False),
     Column("priority", Integer, nullable=False, default=0),  # emergency alerts first
     Column("chat_id", BigInteger),  # None: every subscribed chat
-    Column("text", Text, nullable=False),
+    Column("text", Text),  # rows before migration 0006 only: their English text
+    Column("name", String(64)),  # the event (core.trading.events), rendered by bot/messages.py when sent
+    Column("params", JSON),
+    Column("market", String(32)),
     Column("status", String(16), nullable=False, default="pending", index=True),  # pending | sent | failed
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),

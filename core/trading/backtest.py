@@ -166,8 +166,8 @@ def run_backtest(data_dir: Path, markets: Sequence[str], manager, *, interval: s
                  start_krw: float = 1_000_000, settings: RiskSettings = RiskSettings(), slippage: float = 0.0005,
                  start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> BacktestResult:
     series, feed, ticks = prepare(data_dir, markets, manager, interval, interval_seconds, start, end)
-    cycle = TradingCycle(feed, PaperExchange(start_krw, slippage), Portfolio(start_krw, start_krw), lambda: settings,
+    cycle = TradingCycle(feed, PaperExchange(start_krw, slippage), Portfolio(start_krw, start_krw),
                          new_identifier=identifiers())
-    return simulate(ticks, cycle.run, cycle, series, start_krw, interval_seconds)
+    return simulate(ticks, lambda now: cycle.run(now, settings), cycle, series, start_krw, interval_seconds)
 
 

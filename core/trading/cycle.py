@@ -11,23 +11,26 @@ from datetime import datetime
 from typing import Callable, Protocol
 
 from core.trading.engine import TradingEngine, books_problem, candle_shock_exit
-from core.trading.events import Event, step_events
+from core.trading.events import EventKind, event, step_events
 from core.trading.exchange import Exchange, ExchangeError, OrderOutcomeUnknown
 from core.trading.portfolio import Portfolio
+from core.trading.reasons import Reason
 from core.trading.types import (
     Decision,
+    DecisionKind,
     MarketInput,
     OrderLimits,
     OrderRequest,
+    OrderState,
     RiskSettings,
+    Side,
+    SourceDown,
     StepResult,
     WarmingUp,
 )
-from models.signal import MLSignal
+from models.signal import Action, MLSignal
 
 log = logging.getLogger(__name__)
-
-UNSETTLED = "an earlier order is not settled yet; this market waits until the exchange says what became of it"
 
 
 class SignalFeed(Protocol):
@@ -60,8 +63,8 @@ class Reconciler(Protocol):
 
 
 def _not_stored(result: StepResult, exc: Exception) -> StepResult:
-    return StepResult(result.market, result.at, result.signal, result.decision, None,
-                      f"could not store the step, undone: {exc.__class__.__name__}")
+    return StepResult(market=result.market, at=result.at, signal=result.signal, decision=result.decision,
+                      error=f"could not store the step, undone: {exc.__class__.__name__}")
 
 
 class TradingCycle:
@@ -73,14 +76,13 @@ class TradingCycle:
     change nothing but the record; they are stored together, in one transaction per cycle.
     """
 
-    def __init__(self, feed: SignalFeed, exchange: Exchange, portfolio: Portfolio, settings: Callable[[], RiskSettings],
+    def __init__(self, feed: SignalFeed, exchange: Exchange, portfolio: Portfolio, *,
                  engine: TradingEngine | None = None, recorder: Recorder | None = None,
                  new_identifier: Callable[[], str] = lambda: uuid.uuid4().hex, limits: OrderLimits = OrderLimits(),
                  reconciler: Reconciler | None = None):
         self.feed = feed
         self.exchange = exchange
         self.portfolio = portfolio
-        self.settings = settings
         self.engine = engine or TradingEngine()
         self.recorder = recorder
         self.new_identifier = new_identifier
@@ -88,6 +90,7 @@ class TradingCycle:
         self.reconciler = reconciler  # core.reconcile.Reconciler: the books checked against the exchange
         self.prices: dict[str, float] = {}
         self._books_problem: str | None = None
+        self._source_down = False
 
     def reconcile(self, now: datetime) -> tuple[frozenset[str], bool]:
         """Settle orders left open and adopt the exchange's balances; returns the markets still
@@ -97,7 +100,8 @@ class TradingCycle:
         checked = self.reconciler.run(self.portfolio, self.prices, now)
         return checked.unsettled, checked.books_checked
 
-    def run(self, now: datetime) -> list[StepResult]:
+    def run(self, now: datetime, settings: RiskSettings = RiskSettings()) -> list[StepResult]:
+        """Every market's step for the candle that closed at `now`, under `settings` (the agent's)."""
         inputs, errors = self.feed.inputs(now)
         self.prices.update({m: i.price_krw for m, i in inputs.items()})
         unsettled, reconciled = self.reconcile(now)
@@ -108,7 +112,6 @@ class TradingCycle:
             except Exception:
                 log.exception("the start of trading day %s could not be stored", self.portfolio.day)
         self._check_books(now)
-        settings = self.settings()
         results: list[StepResult] = []
         quiet: list[int] = []  # steps that sent no order: they only add to the record, stored together below
 
@@ -118,12 +121,14 @@ class TradingCycle:
 
         for market, error in errors.items():
             if isinstance(error, WarmingUp):
-                record_later(StepResult(market, now, None, None, None, None, warming_up=error))
+                record_later(StepResult(market=market, at=now, warming_up=error))
+            elif isinstance(error, SourceDown):
+                record_later(StepResult(market=market, at=now, error=str(error), source_down=True))
             else:
-                record_later(StepResult(market, now, None, None, None, error))
+                record_later(StepResult(market=market, at=now, error=error))
         for market, item in inputs.items():
             if market in unsettled:
-                record_later(StepResult(market, now, item.signal, None, None, UNSETTLED))
+                record_later(StepResult(market=market, at=now, signal=item.signal, error=str(Reason("unsettled"))))
                 continue
             saved = self._snapshot() if self.recorder is not None else None
             result = self.step(market, item, settings, now)
@@ -131,6 +136,7 @@ class TradingCycle:
                 record_later(result)
             else:  # a step that sent an order is committed now, in a transaction of its own
                 results.append(self._stored(result, saved))
+        self._check_source([e for e in errors.values() if isinstance(e, SourceDown)], list(errors), now)
         if self.recorder is not None:
             results = self._stored_together(results, quiet)
             try:
@@ -138,6 +144,18 @@ class TradingCycle:
             except Exception:
                 log.exception("equity snapshot at %s could not be stored", now)
         return results
+
+    def _check_source(self, down: list, markets: list[str], now: datetime) -> None:
+        """One alert when market data stops coming, one when it is back: not one per market and candle."""
+        if bool(down) == self._source_down:
+            return
+        self._source_down = bool(down)
+        name, params = ("market_data_down", {"error": down[0].error}) if down else ("market_data_back", {})
+        if self.recorder is not None:
+            try:
+                self.recorder.record_events([event(EventKind.ERROR if down else EventKind.SYSTEM, name, now, **params)])
+            except Exception:
+                log.exception("could not store the %s alert", name)
 
     def _check_books(self, now: datetime) -> None:
         """Announce once when the books stop making sense (negative cash, no equity): the engine then
@@ -152,8 +170,7 @@ class TradingCycle:
         log.error("the books are not sane: %s", problem)
         if self.recorder is not None:
             try:
-                self.recorder.record_events([Event("error", f"The books are not sane ({problem}): no buying until "
-                                                            f"reconciliation with the exchange puts them right.", now)])
+                self.recorder.record_events([event(EventKind.ERROR, "books_not_sane", now, problem=problem)])
             except Exception:
                 log.exception("could not store the alert either")
 
@@ -181,16 +198,18 @@ class TradingCycle:
         if position is None:
             raise ValueError(f"no open position in {market}")
         if self.reconciler is not None and market in self.reconciler.open_markets():
-            raise ValueError(f"{market}: {UNSETTLED}")
+            raise ValueError(f"{market}: {Reason('unsettled')}")
         price = self.prices.get(market)
         if price is None:
             raise ValueError(f"no price for {market} yet")
-        decision = Decision(market, True, "SELL", 1.0, reason, "manual")
+        decision = Decision(market=market, approved=True, action=Action.SELL, investment_ratio=1.0, reason=reason,
+                            kind=DecisionKind.MANUAL)
         return self._guarded(lambda: self.execute(market, None, decision, price, now))
 
     def shock_sell(self, market: str, price_krw: float, now: datetime, reason: str) -> StepResult:
         """The price-shock guard's sale between candle closes: the emergency path, at the price seen."""
-        decision = Decision(market, True, "SELL", 1.0, reason, "emergency")
+        decision = Decision(market=market, approved=True, action=Action.SELL, investment_ratio=1.0, reason=reason,
+                            kind=DecisionKind.EMERGENCY)
         self.prices[market] = price_krw
         return self._guarded(lambda: self.execute(market, None, decision, price_krw, now))
 
@@ -230,7 +249,7 @@ class TradingCycle:
         decision = self.engine.decide(item.signal, position, account, settings, item.price_krw, now,
                                       rules=self.exchange.rules)
         if not decision.approved:
-            return StepResult(market, now, item.signal, decision, None, None)
+            return StepResult(market=market, at=now, signal=item.signal, decision=decision)
         return self.execute(market, item.signal, decision, item.price_krw, now)
 
     def execute(self, market: str, signal: MLSignal | None, decision: Decision, price_krw: float,
@@ -244,18 +263,20 @@ class TradingCycle:
             if why is not None:
                 amount = int(allowed)
                 if amount < self.exchange.rules.min_order_krw:
-                    return StepResult(market, now, signal, decision, None, f"buy refused: {why}")
+                    return StepResult(market=market, at=now, signal=signal, decision=decision, error=f"buy refused: {why}")
                 log.info("%s buy %s", market, why)
-            order = OrderRequest(identifier, market, "bid", "price", amount, None, decision.kind, candle_at)
+            order = OrderRequest(identifier=identifier, market=market, side=Side.BID, ord_type="price", amount_krw=amount,
+                                 volume=None, kind=decision.kind, candle_at=candle_at)
         else:
             volume = self.portfolio.positions[market].volume * decision.investment_ratio
-            order = OrderRequest(identifier, market, "ask", "market", None, volume, decision.kind, candle_at)
+            order = OrderRequest(identifier=identifier, market=market, side=Side.ASK, ord_type="market", amount_krw=None,
+                                 volume=volume, kind=decision.kind, candle_at=candle_at)
         if self.recorder is not None:
             try:
                 self.recorder.record_order(order, now)
             except Exception as exc:  # never send an order the database does not know about
                 log.exception("%s: order not sent, it could not be stored first", market)
-                return StepResult(market, now, signal, decision, None,
+                return StepResult(market=market, at=now, signal=signal, decision=decision, error=
                                   f"order not sent: it could not be stored first ({exc.__class__.__name__})")
         try:
             if order.side == "bid":
@@ -264,7 +285,9 @@ class TradingCycle:
                 fill = self.exchange.sell_market(market, order.volume, identifier, price_krw, now)
         except ExchangeError as exc:
             log.warning("%s %s failed: %s", market, decision.action, exc)
-            state = "unknown" if isinstance(exc, OrderOutcomeUnknown) else "failed"
-            return StepResult(market, now, signal, decision, None, str(exc), identifier, order_state=state)
+            state = OrderState.UNKNOWN if isinstance(exc, OrderOutcomeUnknown) else OrderState.FAILED
+            return StepResult(market=market, at=now, signal=signal, decision=decision, error=str(exc), order_id=identifier,
+                              order_state=state)
         trade = self.portfolio.apply(fill, decision.kind)
-        return StepResult(market, now, signal, decision, fill, None, identifier, trade)
+        return StepResult(market=market, at=now, signal=signal, decision=decision, fill=fill, order_id=identifier,
+                          trade=trade)

@@ -8,23 +8,24 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from core.trading.exchange import ExchangeRules
+from core.trading.reasons import Reason
 from core.trading.rules import UPBIT_KRW
-from core.trading.types import Account, Decision, Position, RiskSettings
-from models.signal import MLSignal
+from core.trading.types import Account, Decision, DecisionKind, Position, RiskSettings
+from models.signal import Action, MLSignal
 
 
-def _sell(market: str, kind: str, reason: str) -> Decision:
-    return Decision(market, True, "SELL", 1.0, reason, kind)
+def _sell(market: str, kind: DecisionKind, reason: Reason) -> Decision:
+    return Decision(market=market, approved=True, action=Action.SELL, investment_ratio=1.0, reason=reason, kind=kind)
 
 
-def _reject(market: str, action: str, reason: str) -> Decision:
-    return Decision(market, False, action, 0.0, reason)
+def _reject(market: str, action: str, reason: Reason) -> Decision:
+    return Decision(market=market, approved=False, action=Action(action), investment_ratio=0.0, reason=reason)
 
 
 def emergency_exit(signal: MLSignal, position: Position | None, settings: RiskSettings) -> Decision | None:
     if position is not None and signal.is_emergency(settings.emergency_threshold):
-        return _sell(signal.market, "emergency",
-                     f"emergency sell: score {signal.emergency_score:.2f} > {settings.emergency_threshold:.2f}")
+        return _sell(signal.market, DecisionKind.EMERGENCY,
+                     Reason("emergency", score=signal.emergency_score, threshold=settings.emergency_threshold))
     return None
 
 
@@ -39,21 +40,21 @@ def candle_shock_exit(position: Position | None, open_krw: float | None, low_krw
     trigger = open_krw * (1.0 - drop)
     if low_krw > trigger:
         return None
-    return (_sell(position.market, "emergency",
-                  f"price shock: fell {drop:.1%} within the candle (guard: -{drop:.1%} in {seconds // 60} min)"), trigger)
+    return _sell(position.market, DecisionKind.EMERGENCY,
+                 Reason("price_shock_candle", drop=drop, minutes=seconds // 60)), trigger
 
 
 def stop_loss_exit(position: Position | None, price_krw: float, settings: RiskSettings) -> Decision | None:
     if position is not None and settings.stop_loss > 0 and position.return_ratio(price_krw) <= -settings.stop_loss:
-        return _sell(position.market, "stop_loss",
-                     f"stop-loss: {position.return_ratio(price_krw):+.2%} <= -{settings.stop_loss:.2%}")
+        return _sell(position.market, DecisionKind.STOP_LOSS,
+                     Reason("stop_loss", change=position.return_ratio(price_krw), limit=settings.stop_loss))
     return None
 
 
 def take_profit_exit(position: Position | None, price_krw: float, settings: RiskSettings) -> Decision | None:
     if position is not None and settings.take_profit > 0 and position.return_ratio(price_krw) >= settings.take_profit:
-        return _sell(position.market, "take_profit",
-                     f"take-profit: {position.return_ratio(price_krw):+.2%} >= {settings.take_profit:.2%}")
+        return _sell(position.market, DecisionKind.TAKE_PROFIT,
+                     Reason("take_profit", change=position.return_ratio(price_krw), limit=settings.take_profit))
     return None
 
 
@@ -63,13 +64,14 @@ def trailing_stop_exit(position: Position | None, price_krw: float, settings: Ri
         return None
     drop = price_krw / position.peak_price_krw - 1.0
     if drop <= -settings.trailing_stop:
-        return _sell(position.market, "trailing_stop", f"trailing stop: {drop:+.2%} from the peak")
+        return _sell(position.market, DecisionKind.TRAILING_STOP, Reason("trailing_stop", drop=drop))
     return None
 
 
 def signal_exit(signal: MLSignal, position: Position | None, settings: RiskSettings) -> Decision | None:
-    if position is not None and signal.action_at(settings.buy_threshold, settings.sell_threshold) == "SELL":
-        return _sell(signal.market, "signal", f"model SELL: {signal.sell_probability:.2f} > {settings.sell_threshold:.2f}")
+    if position is not None and signal.action_at(settings.buy_threshold, settings.sell_threshold) == Action.SELL:
+        return _sell(signal.market, DecisionKind.SIGNAL,
+                     Reason("model_sell", sell=signal.sell_probability, threshold=settings.sell_threshold))
     return None
 
 
@@ -88,22 +90,22 @@ def books_problem(account: Account) -> str | None:
 
 
 def buy_guard(signal: MLSignal, position: Position | None, account: Account, settings: RiskSettings,
-              now: datetime) -> str | None:
+              now: datetime) -> Reason | None:
     """The reason a BUY may not open now, or None."""
     if settings.paused:
-        return "trading is paused: no new positions"
+        return Reason("paused")
     if position is not None:
-        return f"already holding {signal.market}"
+        return Reason("already_holding", market=signal.market)
     if account.open_positions >= settings.max_positions:
-        return f"max open positions reached ({account.open_positions}/{settings.max_positions})"
+        return Reason("max_positions", open=account.open_positions, limit=settings.max_positions)
     last_sell = account.last_sell_at.get(signal.market)
     if last_sell is not None and now - last_sell < timedelta(hours=settings.cooldown_hours):
         left = timedelta(hours=settings.cooldown_hours) - (now - last_sell)
-        return f"cooldown after a sale: {left.total_seconds() / 3600:.1f} h left"
+        return Reason("cooldown", hours_left=left.total_seconds() / 3600)
     if account.consecutive_losses >= settings.max_consecutive_losses:
-        return f"{account.consecutive_losses} losing trades in a row (limit {settings.max_consecutive_losses}): buying halted"
+        return Reason("losing_streak", losses=account.consecutive_losses, limit=settings.max_consecutive_losses)
     if account.day_return <= -settings.daily_loss_limit:
-        return f"daily loss limit: {account.day_return:+.2%} today (limit -{settings.daily_loss_limit:.2%})"
+        return Reason("daily_loss", day_return=account.day_return, limit=settings.daily_loss_limit)
     return None
 
 
@@ -132,25 +134,23 @@ class TradingEngine:
             if decision is not None:
                 return decision
         if not signal.ok:
-            return _reject(market, "HOLD", f"no signal: {signal.error}")
+            return _reject(market, Action.HOLD, Reason("no_signal", error=signal.error))
         action = signal.action_at(settings.buy_threshold, settings.sell_threshold)
         problem = books_problem(account)  # exits above need no cash; nothing opens on broken books
         if problem is not None:
-            return _reject(market, action, f"books not sane ({problem}): not trading until reconciliation fixes them")
-        if action != "BUY":
-            return _reject(market, action, "model HOLD" if action == "HOLD" else "model SELL but nothing held")
+            return _reject(market, action, Reason("books_not_sane", problem=problem))
+        if action != Action.BUY:
+            return _reject(market, action, Reason("model_hold" if action == Action.HOLD else "sell_nothing_held"))
         refusal = buy_guard(signal, position, account, settings, now)
         if refusal is not None:
-            return _reject(market, "BUY", refusal)
+            return _reject(market, Action.BUY, refusal)
         spendable = rules.max_buy_amount_krw(account.cash_krw)
         if spendable < rules.min_order_krw:
-            return _reject(market, "BUY", f"no KRW available: {account.cash_krw:,.0f} KRW in cash, a buy needs "
-                                          f"{rules.min_order_krw:,} KRW plus the fee")
+            return _reject(market, Action.BUY, Reason("no_cash", cash=account.cash_krw, minimum=rules.min_order_krw))
         ratio = position_size_ratio(signal, account, settings)
         amount = min(ratio * account.equity_krw, spendable)
         if amount < rules.min_order_krw:
-            return _reject(market, "BUY", f"order of {amount:,.0f} KRW is under the {rules.min_order_krw:,} KRW "
-                                          f"minimum order")
-        return Decision(market, True, "BUY", amount / account.equity_krw,
-                        f"model BUY: {signal.buy_probability:.2f} > {settings.buy_threshold:.2f}, "
-                        f"confidence {signal.confidence:.2f}, {amount:,.0f} KRW")
+            return _reject(market, Action.BUY, Reason("under_minimum", amount=amount, minimum=rules.min_order_krw))
+        return Decision(market=market, approved=True, action=Action.BUY, investment_ratio=amount / account.equity_krw,
+                        reason=Reason("model_buy", buy=signal.buy_probability, threshold=settings.buy_threshold,
+                                      confidence=signal.confidence, amount=amount))

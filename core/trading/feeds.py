@@ -29,7 +29,7 @@ from core.data.features import (
     last_run,
 )
 from core.data.sources import CandleSource, SourceUnavailable
-from core.trading.types import MarketInput, WarmingUp
+from core.trading.types import MarketInput, SourceDown, WarmingUp
 from models.signal import MLSignal
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,10 @@ class LiveFeed:
             except InsufficientHistoryError as exc:
                 errors[market] = WarmingUp(exc.needed)
                 continue
-            except (CandleDataError, SourceUnavailable) as exc:
+            except SourceUnavailable as exc:
+                errors[market] = SourceDown(str(exc))
+                continue
+            except CandleDataError as exc:
                 errors[market] = str(exc)
                 continue
             if window is not None:
@@ -68,7 +71,7 @@ class LiveFeed:
         signals = self.manager.predict_batch(windows) if windows else {}
         out = {}
         for window in windows:
-            out[window.market] = MarketInput(signals[window.market], float(window.close))
+            out[window.market] = MarketInput(signal=signals[window.market], price_krw=float(window.close))
             self.judged[window.market] = window.timestamp.to_pydatetime()
         return out, errors
 
@@ -179,7 +182,7 @@ class PrecomputedFeed:
         signals = MLSignal.from_probability_rows(market, proba, opened, model_id=model.model_id)
         o, l, c = (candles[k].to_numpy(np.float64)[ends].tolist() for k in ("open", "low", "close"))
         for ns, signal, open_krw, low_krw, close_krw in zip(closed_ns[ends].tolist(), signals, o, l, c):
-            out[ns] = MarketInput(signal, close_krw, open_krw, low_krw)
+            out[ns] = MarketInput(signal=signal, price_krw=close_krw, open_krw=open_krw, low_krw=low_krw)
         return out
 
     def candles(self, market: str, count: int, now: datetime) -> pd.DataFrame:

@@ -85,7 +85,8 @@ class Portfolio:
         position = self.positions[fill.market]
         share = min(1.0, fill.volume / position.volume)
         cost = self.entry_cost_krw.get(fill.market, position.cost_krw) * share
-        trade = ClosedTrade(fill.market, position.opened_at, fill.at, cost, fill.funds_krw - fill.fee_krw, kind)
+        trade = ClosedTrade(market=fill.market, opened_at=position.opened_at, closed_at=fill.at, cost_krw=cost,
+                            proceeds_krw=fill.funds_krw - fill.fee_krw, kind=kind)
         if share >= 1.0 - 1e-9:
             self.positions.pop(fill.market)
             self.entry_cost_krw.pop(fill.market, None)

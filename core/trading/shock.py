@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from datetime import datetime, timedelta
 
+from core.trading.reasons import Reason
 from core.trading.types import RiskSettings
 
 
@@ -16,7 +17,7 @@ class PriceShockGuard:
     def __init__(self):
         self._seen: dict[str, deque[tuple[datetime, float]]] = {}
 
-    def observe(self, market: str, price_krw: float, now: datetime, settings: RiskSettings) -> str | None:
+    def observe(self, market: str, price_krw: float, now: datetime, settings: RiskSettings) -> Reason | None:
         """Record a price; the reason to sell if it is a shock, else None."""
         history = self._seen.setdefault(market, deque())
         history.append((now, price_krw))
@@ -27,7 +28,7 @@ class PriceShockGuard:
             peak = max(p for t, p in history if now - t <= timedelta(seconds=seconds))
             fall = price_krw / peak - 1.0
             if fall <= -drop:
-                return f"price shock: {fall:+.2%} within {seconds // 60} min (limit -{drop:.1%})"
+                return Reason("price_shock", fall=fall, minutes=seconds // 60, limit=drop)
         return None
 
     def forget(self, market: str) -> None:

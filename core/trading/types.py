@@ -1,10 +1,42 @@
-"""The plain types the trading cycle passes around: positions, account, risk settings, decisions, fills."""
+"""The plain types the trading cycle passes around: positions, account, risk settings, decisions,
+fills, orders and step results. Kinds and states are enums (their values are what is stored); the
+types that cross a seam are built with keywords."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from enum import StrEnum
 
 from core.trading.parameters import refusal_for
+from models.signal import Action, MLSignal
+
+
+class DecisionKind(StrEnum):
+    """Why an order is sent: the rule that decided it (also the `kind` of its stored order)."""
+
+    SIGNAL = "signal"
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    TRAILING_STOP = "trailing_stop"
+    EMERGENCY = "emergency"
+    MANUAL = "manual"
+    EXTERNAL = "external"  # a difference adopted from the exchange's balances
+
+
+class Side(StrEnum):
+    BID = "bid"  # buy
+    ASK = "ask"  # sell
+
+
+class OrderState(StrEnum):
+    PENDING = "pending"  # stored, sent, no answer yet
+    DONE = "done"
+    CANCEL = "cancel"  # cancelled with nothing executed
+    FAILED = "failed"  # refused, or never reached the exchange
+    UNKNOWN = "unknown"  # sent, outcome unknown: reconciliation settles it
+
+
+OPEN_ORDER_STATES = (OrderState.PENDING, OrderState.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -26,14 +58,14 @@ class Position:
         return price_krw / self.avg_price_krw - 1.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClosedTrade:
     market: str
     opened_at: datetime
     closed_at: datetime
     cost_krw: float  # paid including the buy fee
     proceeds_krw: float  # received after the sell fee
-    kind: str
+    kind: DecisionKind
 
     @property
     def return_ratio(self) -> float:
@@ -112,14 +144,14 @@ class RiskSettings:
         return replace(self, **{name: value})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Decision:
     market: str
     approved: bool
-    action: str  # BUY | SELL | HOLD
+    action: Action
     investment_ratio: float  # BUY: share of equity to spend; SELL: share of the position to sell
-    reason: str
-    kind: str = "signal"  # signal | stop_loss | take_profit | trailing_stop | emergency | manual | external
+    reason: str  # a core.trading.reasons.Reason: English text with its code and parameters
+    kind: DecisionKind = DecisionKind.SIGNAL
 
 
 @dataclass(frozen=True)
@@ -144,10 +176,10 @@ class OrderLimits:
         return amount_krw, why
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Fill:
     market: str
-    side: str  # bid (buy) | ask (sell)
+    side: Side
     identifier: str
     price_krw: float
     volume: float
@@ -156,7 +188,7 @@ class Fill:
     at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MarketInput:
     signal: MLSignal
     price_krw: float  # the latest closed candle's close
@@ -178,28 +210,39 @@ class WarmingUp:
 
 
 @dataclass(frozen=True)
+class SourceDown:
+    """The market data source did not answer for this market: said once per outage, not per market."""
+
+    error: str
+
+    def __str__(self) -> str:
+        return f"no market data: {self.error}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class StepResult:
     market: str
     at: datetime
-    signal: MLSignal | None
-    decision: Decision | None
-    fill: Fill | None
-    error: str | None
+    signal: MLSignal | None = None
+    decision: Decision | None = None
+    fill: Fill | None = None
+    error: str | None = None
     order_id: str | None = None  # the identifier of the order placed, if one was
     trade: ClosedTrade | None = None  # the round trip a sale closed
-    order_state: str | None = None  # an order without a fill: failed, or unknown (reconciliation settles it)
+    order_state: OrderState | None = None  # an order without a fill: failed, or unknown (reconciliation settles it)
     warming_up: WarmingUp | None = None  # no signal yet because the market's history is too short
+    source_down: bool = False  # no signal because the market data source did not answer (one alert per outage)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OrderRequest:
     """An order as it is about to be sent; stored (state pending) before it is."""
 
     identifier: str
     market: str
-    side: str  # bid | ask
+    side: Side
     ord_type: str  # price (buy for a KRW amount) | market (sell a volume)
     amount_krw: float | None
     volume: float | None
-    kind: str
+    kind: DecisionKind
     candle_at: datetime | None  # the candle whose decision this carries out

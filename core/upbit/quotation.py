@@ -16,6 +16,7 @@ import pandas as pd
 import requests
 
 from core.data.candles import INTERVAL_SECONDS, candles_from_records
+from core.trading.health import ServiceMonitor
 from core.upbit.errors import (
     UpbitNetworkError,
     UpbitRateLimitError,
@@ -27,6 +28,7 @@ from core.upbit.errors import (
 log = logging.getLogger(__name__)
 
 MAX_CANDLES_PER_REQUEST = 200
+NETWORK_RETRIES = 2  # a connection refused or timed out is tried twice more, a 429 or 5xx up to max_retries
 _REMAINING = re.compile(r"sec=(\d+)")
 
 
@@ -41,16 +43,23 @@ def candle_endpoint(interval: str) -> str:
 
 class UpbitQuotationClient:
     def __init__(self, base_url: str = "https://api.upbit.com", *, timeout: float = 5.0, max_retries: int = 4,
-                 session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep):
+                 session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
+                 monitor: ServiceMonitor | None = None):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_retries = max_retries
         self.session = session or requests.Session()
         self._sleep = sleep
+        self.monitor = monitor or ServiceMonitor("Upbit market data")
 
     def get_json(self, path: str, params: dict):
-        """GET with retries on 429 and 5xx (exponential back-off with jitter); typed errors otherwise."""
-        for attempt in range(self.max_retries + 1):
+        """GET with retries on 429 and 5xx (exponential back-off with jitter); typed errors otherwise.
+
+        While Upbit is known to be unreachable a request is tried once, not retried: a cycle over many
+        markets then fails fast instead of waiting out every back-off, and commands are not held up.
+        """
+        retries = 0 if self.monitor.down else self.max_retries
+        for attempt in range(retries + 1):
             try:
                 response = self.session.get(self.base_url + path, params=params, timeout=self.timeout)
             except requests.Timeout:
@@ -61,17 +70,24 @@ class UpbitQuotationClient:
                 if response.status_code == 200:
                     self._respect_remaining(response)
                     try:
-                        return response.json()
+                        answer = response.json()
                     except ValueError:
                         error = UpbitServerError(f"Upbit {path} answered with malformed JSON", status=200)
+                    else:
+                        self.monitor.ok()
+                        return answer
                 else:
                     error = self._error(response)
                     if not isinstance(error, (UpbitRateLimitError, UpbitServerError)) or response.status_code == 418:
+                        self.monitor.ok()  # it answered: the request was wrong, the service is not down
                         raise error
-            if attempt == self.max_retries:
+            if attempt == retries or (isinstance(error, UpbitNetworkError) and attempt >= NETWORK_RETRIES):
+                if not isinstance(error, UpbitRateLimitError):
+                    self.monitor.failed(error)
                 raise error
             delay = getattr(error, "retry_after", 0.5) * (2 ** attempt) * (0.75 + random.random() / 2)
-            log.warning("%s; retrying in %.1f s", error, delay)
+            log.log(logging.WARNING if isinstance(error, UpbitRateLimitError) else logging.DEBUG,
+                    "%s; retrying in %.1f s", error, delay)
             self._sleep(delay)
         raise AssertionError("unreachable")
 

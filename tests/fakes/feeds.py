@@ -32,5 +32,5 @@ class ScriptedFeed:
         for market, (probabilities, price) in self.script.get(now, {}).items():
             signal = MLSignal.from_probabilities(market, probabilities, timestamp=now - timedelta(hours=1),
                                                  model_id="scripted")
-            out[market] = MarketInput(signal, price)
+            out[market] = MarketInput(signal=signal, price_krw=price)
         return out, dict(self.errors.get(now, {}))

@@ -1,0 +1,166 @@
+"""The commands that only read: status, positions, money, signals, models, pictures, health.
+
+Each is declared once with `@command` (core.service.registry) and answers with plain data
+(core.service.replies, core.service.reports); bot/views.py says it in words.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from core.data.markets import InvalidMarket, parse_market
+from core.service import about, reports
+from core.service.registry import Arg, Role, UsageError, command, commands_for
+from core.service.replies import (
+    BalanceView,
+    HealthView,
+    HelpView,
+    PositionsView,
+    PositionView,
+    ProfitView,
+    SettingsView,
+    SignalRow,
+    SignalsView,
+    StatusView,
+    VersionView,
+)
+from core.storage.database import from_db_time
+from core.storage.schema import equity_snapshots, signals
+
+
+def market(text: str) -> str:
+    try:
+        return parse_market(text)
+    except InvalidMarket as exc:
+        raise UsageError(str(exc)) from None
+
+
+def days(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 3650:
+        raise UsageError(f"days must be a whole number from 1 to 3650, got {text!r}")
+    return int(text)
+
+
+def positions(agent) -> tuple[PositionView, ...]:
+    p, prices = agent.portfolio, agent.prices
+    fee = agent.cycle.exchange.rules.fee_rate
+    views = []
+    for name, pos in sorted(p.positions.items()):
+        price = prices.get(name, pos.avg_price_krw)
+        value = pos.value_krw(price)
+        cost = p.entry_cost_krw.get(name, pos.cost_krw)
+        net = value * (1 - fee)  # if sold now at the latest price, after the sale fee
+        views.append(PositionView(name, pos.volume, pos.avg_price_krw, price, value, net - cost,
+                                  net / cost - 1.0 if cost else 0.0, pos.opened_at))
+    return tuple(views)
+
+
+@command("help", "/help", "this list")
+def help_(ctx):
+    listed = commands_for(ctx.caller.source, ctx.caller.role)
+    return HelpView(tuple(sorted(listed, key=lambda c: c.role == Role.ADMIN)))
+
+
+@command("status", "/status", "mode, paused or not, last cycle, markets, open positions, market data")
+def status(ctx):
+    a = ctx.agent
+    return StatusView(a.mode, a.risk.paused, a.now, a.last_cycle_seconds, a.next_cycle_at, a.markets,
+                      positions(a), a.portfolio.cash_krw, a.portfolio.equity(a.prices), ctx.service.health())
+
+
+@command("positions", "/positions", "open positions with unrealised P/L")
+def positions_(ctx):
+    return PositionsView(positions(ctx.agent))
+
+
+@command("balance", "/balance", "cash, positions and equity in KRW")
+def balance(ctx):
+    p, prices = ctx.agent.portfolio, ctx.agent.prices
+    equity = p.equity(prices)
+    return BalanceView(p.cash_krw, equity - p.cash_krw, equity, p.principal_krw, p.fees_krw)
+
+
+@command("profit", "/profit [days]", "realised profit and equity change (all time, or the last N days)",
+         args=(Arg("days", days, optional=True),))
+def profit(ctx, period: int | None = None):
+    agent = ctx.agent
+    p, now = agent.portfolio, agent.clock()
+    since = now - timedelta(days=period) if period else None
+    trades = [t for t in p.trades if since is None or t.closed_at >= since]
+    returns = [t.return_ratio for t in trades]
+    start = p.principal_krw
+    if since is not None:
+        query = select(equity_snapshots.c.equity_krw).where(equity_snapshots.c.at >= since).order_by(
+            equity_snapshots.c.at).limit(1)
+        with agent.db.connect() as conn:
+            first = conn.execute(query).scalar()
+        start = float(first) if first is not None else p.equity(agent.prices)
+    return ProfitView(period, len(trades), sum(r > 0 for r in returns), sum(t.proceeds_krw - t.cost_krw for t in trades),
+                      max(returns, default=None), min(returns, default=None), start, p.equity(agent.prices))
+
+
+@command("signals", "/signals", "the latest model signal per market and what the engine did with it")
+def signals_(ctx):
+    agent = ctx.agent
+    rows, waiting = [], []
+    with agent.db.connect() as conn:
+        for name in agent.markets:
+            r = conn.execute(select(signals).where(signals.c.market == name)
+                             .order_by(signals.c.candle_at.desc()).limit(1)).first()
+            if name in agent.no_signal or r is None:
+                waiting.append((name, agent.no_signal.get(name, "no cycle has judged it yet")))
+            if r is not None:
+                rows.append(SignalRow(name, from_db_time(r.candle_at), r.action, r.buy_probability,
+                                      r.hold_probability, r.sell_probability, r.confidence, r.emergency_score,
+                                      r.decision_action, r.decision_reason))
+    return SignalsView(tuple(rows), tuple(waiting))
+
+
+@command("daily", "/daily [days]", "equity and result day by day (default the last 7 days)",
+         args=(Arg("days", days, optional=True),))
+def daily(ctx, period: int = 7):
+    p = ctx.agent.portfolio
+    return reports.daily(ctx.agent.db, p.trades, p.principal_krw, period)
+
+
+@command("model", "/model", "model per market: version, training data, validation metrics")
+def model(ctx):
+    if ctx.agent.manager is None:
+        raise ValueError("no model information in this mode")
+    return reports.models(ctx.agent.manager, ctx.agent.markets)
+
+
+@command("chart", "/chart <market>", "picture of recent candles with signals, entries and exits",
+         args=(Arg("market", market),))
+def chart(ctx, name: str):
+    try:
+        return reports.chart_data(ctx.agent.db, ctx.agent.cycle.feed, name, ctx.agent.clock())
+    except Exception as exc:  # a source that times out or knows no such market
+        raise ValueError(f"no chart for {name}: {exc}") from None
+
+
+@command("equity", "/equity", "picture of the equity curve with drawdown, beside buy-and-hold")
+def equity(ctx):
+    agent = ctx.agent
+    data = reports.equity_data(agent.db, agent.cycle.feed, agent.markets, agent.clock())
+    if len(data.times) < 2:
+        raise ValueError("not enough cycles yet for an equity curve")
+    return data
+
+
+@command("settings", "/settings", "thresholds and risk parameters in force")
+def settings(ctx):
+    return SettingsView(ctx.agent.risk)
+
+
+@command("health", "/health", "last cycle, market data and Telegram contact, uptime, version, mode")
+def health(ctx):
+    a = ctx.agent
+    return HealthView(a.mode, about.version(), ctx.service.started_at, datetime.now(timezone.utc), a.now,
+                      a.last_cycle_seconds, ctx.service.health())
+
+
+@command("version", "/version", "the running version, its mode and Python")
+def version(ctx):
+    return VersionView(about.version(), ctx.agent.mode, about.python())
