@@ -18,11 +18,13 @@ import sys
 import time
 
 GROUPS = ("cycle", "inference", "backtest", "startup", "train")
+EXTRA = ("walkforward",)  # minutes long: run only when asked for (--only walkforward)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", action="append", choices=GROUPS, help="run only this group (repeatable)")
+    parser.add_argument("--only", action="append", choices=GROUPS + EXTRA,
+                        help="run only this group (repeatable); walkforward runs only when named")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each whole-process figure (default 3)")
     parser.add_argument("--cycles", type=int, default=50, help="cycles measured per cycle figure (default 50)")
     args = parser.parse_args(argv)
@@ -53,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.process import training_figures
 
         emit(training_figures())
+    if "walkforward" in groups:
+        from bench.walkforward import walkforward_figures
+
+        emit(walkforward_figures())
     print(f"# done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

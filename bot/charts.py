@@ -31,7 +31,7 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _dates(ax) -> None:
+def date_axis(ax) -> None:
     locator = mdates.AutoDateLocator(minticks=4, maxticks=8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -75,7 +75,7 @@ def chart_figure(data: ChartData):
     ax.legend(handles=legend, loc="upper left", fontsize=8, ncol=2, framealpha=0.8)
     ax.set_title(f"{data.market}: last {len(candles)} candles (UTC), the model's signals and the bot's fills")
     _krw(ax, "price (KRW)")
-    _dates(ax)
+    date_axis(ax)
     return fig
 
 
@@ -101,7 +101,7 @@ def equity_figure(data: EquityData):
     _krw(top, "equity (KRW)")
     bottom.fill_between(data.times, drawdown, 0, color="tab:red", alpha=0.4)
     bottom.set_ylabel("drawdown (%)")
-    _dates(bottom)
+    date_axis(bottom)
     return fig
 
 
@@ -123,5 +123,5 @@ def backtest_png(equity, hold, drawdown_of, title: str = "autotrader backtest") 
         dd = drawdown_of(curve) * 100
         bottom.fill_between(dd.index, dd.to_numpy(), 0, color=color, alpha=0.35)
     bottom.set_ylabel("drawdown (%)")
-    _dates(bottom)
+    date_axis(bottom)
     return _png(fig)

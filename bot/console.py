@@ -107,6 +107,8 @@ async def _main(runtime: Runtime, stdin: TextIO, out: TextIO):
     result = None
     try:
         await runtime.start(runtime.schedule_text(jobs))
+        if runtime.replay is None:
+            chat.print(f"Ready: start-up done; next cycle at {runtime.agent.next_cycle_at:%H:%M:%S} UTC.")
         if runtime.replay is not None:
             result = await runtime.replay_ticks(_day_lines(runtime, chat), stopped=stop.is_set)
             await asyncio.sleep(0.05)  # commands already typed are answered before the summary

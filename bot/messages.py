@@ -14,7 +14,7 @@ from core.storage.outbox import Alert
 LABELS = {"emergency": "🚨 EMERGENCY", "account": "Account", "exit": "Exit", "fill": "Fill", "signal": "Signal",
           "error": "⚠️ Error", "system": "System", "summary": "Summary"}
 EXIT_TITLES = {"stop_loss": "Stop-loss", "take_profit": "Take-profit", "trailing_stop": "Trailing stop",
-               "manual": "Manual sale"}
+               "time_exit": "Holding period over", "manual": "Manual sale"}
 
 
 def label(kind: str) -> str:

@@ -13,6 +13,7 @@ FIGURE_LABELS = {
     "sortino": "Sortino ratio (annualised)", "max_drawdown": "Largest drawdown", "calmar": "Calmar ratio",
     "win_rate": "Winning trades", "profit_factor": "Profit factor (gains / losses)", "trades": "Trades (round trips)",
     "average_holding_hours": "Average holding (hours)", "exposure": "Time invested", "fees_krw": "Fees paid (KRW)",
+    "expectancy": "Mean trade after fees", "turnover": "Turnover (equity traded per year)",
     "start_equity_krw": "Equity at the start (KRW)", "end_equity_krw": "Equity at the end (KRW)",
 }
 
@@ -26,6 +27,8 @@ def figure(key: str, value) -> str:
         return f"{value:,.0f}"
     if key in ("sharpe", "sortino", "calmar", "profit_factor", "average_holding_hours"):
         return f"{value:.2f}"
+    if key == "turnover":
+        return f"{value:.1f}x"
     return f"{value:+.2%}" if key in ("total_return", "cagr") else f"{value:.2%}"
 
 

@@ -58,6 +58,8 @@ class SplitPlan:
     test_start: pd.Timestamp
     horizon: int
     interval_seconds: int
+    train_start: pd.Timestamp | None = None  # a rolling window: nothing older is learnt from
+    test_end: pd.Timestamp | None = None  # a walk-forward fold: its test period ends here
 
     @classmethod
     def from_span(cls, first: pd.Timestamp, last: pd.Timestamp, spec: LabelSpec, interval_seconds: int,
@@ -70,12 +72,17 @@ class SplitPlan:
         return cls(cut(fractions[0]), cut(fractions[1]), cut(fractions[2]), spec.horizon, interval_seconds)
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "head_start": self.head_start.isoformat(),
             "validation_start": self.validation_start.isoformat(),
             "test_start": self.test_start.isoformat(),
             "purge_candles": self.horizon + SEQUENCE_LENGTH,
         }
+        if self.train_start is not None:
+            out["train_start"] = self.train_start.isoformat()
+        if self.test_end is not None:
+            out["test_end"] = self.test_end.isoformat()
+        return out
 
     @classmethod
     def from_dict(cls, data: dict, horizon: int, interval_seconds: int) -> "SplitPlan":
@@ -88,7 +95,8 @@ class SplitPlan:
         end_time = index[ends]
         start_time = end_time - step * (SEQUENCE_LENGTH - 1)
         label_time = end_time + step * self.horizon
-        bounds = [index[0] - step * 10**6, self.head_start, self.validation_start, self.test_start, None]
+        first = self.train_start if self.train_start is not None else index[0] - step * 10**6
+        bounds = [first, self.head_start, self.validation_start, self.test_start, self.test_end]
         out = np.full(len(ends), PURGED, dtype=np.int64)
         for split in range(4):
             lo, hi = bounds[split], bounds[split + 1]

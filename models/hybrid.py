@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from core.data.features import FEATURE_NAMES, N_FEATURES, SEQUENCE_LENGTH
+from models.calibration import Calibration
+from models.errors import ModelLoadError  # noqa: F401 - raised here, caught by name from here too
 from models.lstm import EncoderConfig, SequenceEncoder
 from models.scaler import FeatureScaler
 
@@ -26,11 +28,8 @@ LSTM_FILE = "lstm.pt"
 HEAD_FILE = "lightgbm.txt"
 SCALER_FILE = "scaler.json"
 METADATA_FILE = "model_metadata.json"
+CALIBRATION_FILE = "calibration.json"  # optional: without it probabilities are raw and there is no expected return
 MODEL_FILES = (LSTM_FILE, HEAD_FILE, SCALER_FILE, METADATA_FILE)
-
-
-class ModelLoadError(RuntimeError):
-    """A model directory is missing, incomplete, corrupt or built for other features."""
 
 
 def check_sequences(sequences) -> np.ndarray:
@@ -57,6 +56,7 @@ class HybridModel:
     scaler: FeatureScaler
     metadata: dict = field(default_factory=dict)
     encoder_key: str = ""  # digest of the LSTM weights: models sharing it share one forward pass
+    calibration: Calibration | None = None  # fitted on validation rows (models/calibration.py)
 
     @property
     def model_id(self) -> str:
@@ -73,15 +73,23 @@ class HybridModel:
                 parts.append(self.encoder.embed(torch.from_numpy(np.ascontiguousarray(scaled[start : start + batch_size]))).numpy())
         return np.concatenate(parts) if parts else np.zeros((0, self.encoder.config.embedding_size), np.float32)
 
-    def head_proba(self, embedding: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+    def head_proba(self, embedding: np.ndarray, scaled: np.ndarray, calibrated: bool = True) -> np.ndarray:
         tabular = np.hstack([embedding, scaled[:, -1, :]]).astype(np.float64)
         proba = np.asarray(self.head.predict(tabular, num_threads=1), dtype=np.float64).reshape(len(tabular), 3)
-        return proba / proba.sum(axis=1, keepdims=True)
+        proba = proba / proba.sum(axis=1, keepdims=True)
+        if calibrated and self.calibration is not None:
+            return self.calibration.apply(proba)
+        return proba
 
-    def predict_proba(self, sequences) -> np.ndarray:
-        """Unscaled (m, 24, 46) or (24, 46) -> (m, 3) probabilities in SELL, HOLD, BUY order."""
+    def predict_proba(self, sequences, calibrated: bool = True) -> np.ndarray:
+        """Unscaled (m, 24, 46) or (24, 46) -> (m, 3) probabilities in SELL, HOLD, BUY order (calibrated
+        when the model has a calibration, unless `calibrated=False`)."""
         scaled = self.scale(check_sequences(sequences))
-        return self.head_proba(self.embed(scaled), scaled)
+        return self.head_proba(self.embed(scaled), scaled, calibrated)
+
+    def expected_returns(self, proba: np.ndarray) -> np.ndarray | None:
+        """The forward return each row's (calibrated) probabilities promise; None without a calibration."""
+        return None if self.calibration is None else self.calibration.expected_return(proba)
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
@@ -89,6 +97,10 @@ class HybridModel:
         torch.save(self.encoder.state_dict(), directory / LSTM_FILE)
         self.head.save_model(str(directory / HEAD_FILE))
         self.scaler.save(directory / SCALER_FILE)
+        if self.calibration is not None:
+            self.calibration.save(directory / CALIBRATION_FILE)
+        else:
+            (directory / CALIBRATION_FILE).unlink(missing_ok=True)
         self.encoder_key = file_digest(directory / LSTM_FILE)
         metadata = dict(self.metadata)
         metadata["encoder"] = self.encoder.config.to_dict()
@@ -132,7 +144,13 @@ class HybridModel:
         expected_inputs = encoder.config.embedding_size + N_FEATURES
         if head.num_feature() != expected_inputs:
             raise ModelLoadError(f"{directory / HEAD_FILE} expects {head.num_feature()} inputs, not {expected_inputs}")
-        return cls(encoder, head, scaler, metadata, key)
+        calibration = None
+        if (directory / CALIBRATION_FILE).is_file():
+            try:
+                calibration = Calibration.load(directory / CALIBRATION_FILE)
+            except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+                raise ModelLoadError(f"{directory / CALIBRATION_FILE} is corrupt ({exc})") from None
+        return cls(encoder, head, scaler, metadata, key, calibration)
 
 
 def _load_encoder(directory: Path, metadata: dict) -> SequenceEncoder:

@@ -91,7 +91,9 @@ class MultiCoinModelManager:
     def _signal(self, market: str, proba, timestamp, model: HybridModel) -> MLSignal:
         """The signal at the guide's default thresholds; whoever decides applies its own (the engine
         uses the settings in force, HybridPredictor its own)."""
-        return MLSignal.from_probabilities(market, proba, timestamp=timestamp, model_id=model.model_id)
+        er = model.expected_returns(np.asarray(proba).reshape(1, 3))
+        return MLSignal.from_probabilities(market, proba, timestamp=timestamp, model_id=model.model_id,
+                                           expected_return=None if er is None else float(er[0]))
 
     def predict(self, market: str, sequence, timestamp: datetime | None = None) -> MLSignal:
         """One market's signal. Bad input shape raises ValueError; an unusable model gives a failed signal."""

@@ -49,6 +49,9 @@ class MLSignal:
     timestamp: datetime | None = None  # open time of the candle the signal was computed on
     model_id: str | None = None
     error: str | None = None  # set when no prediction could be made; action is then HOLD
+    # the forward return over the label's horizon that the calibrated probabilities promise, before costs
+    # (sum_c p_c * E[r | c]); None when the model has no calibration (models/calibration.py)
+    expected_return: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -64,6 +67,7 @@ class MLSignal:
         sell_threshold: float = DEFAULT_SELL_THRESHOLD,
         timestamp: datetime | None = None,
         model_id: str | None = None,
+        expected_return: float | None = None,
     ) -> "MLSignal":
         """Probabilities in CLASSES order (sell, hold, buy); they must sum to 1."""
         p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
@@ -84,12 +88,13 @@ class MLSignal:
             ),
             timestamp=timestamp,
             model_id=model_id,
+            expected_return=None if expected_return is None else float(expected_return),
         )
 
     @classmethod
     def from_probability_rows(cls, market: str, probabilities: np.ndarray, timestamps, *,
                               buy_threshold: float = DEFAULT_BUY_THRESHOLD, sell_threshold: float = DEFAULT_SELL_THRESHOLD,
-                              model_id: str | None = None) -> list["MLSignal"]:
+                              model_id: str | None = None, expected_returns=None) -> list["MLSignal"]:
         """`from_probabilities` for many rows at once (a backtest's whole history): the same numbers."""
         p = np.asarray(probabilities, dtype=np.float64)
         if p.ndim != 2 or p.shape[1] != 3 or not np.isfinite(p).all() or (p < -1e-9).any() \
@@ -104,9 +109,10 @@ class MLSignal:
         sell, hold, buy = p[:, SELL], p[:, HOLD], p[:, BUY]
         action = np.where((buy > sell) & (buy > buy_threshold), "BUY",
                           np.where((sell > buy) & (sell > sell_threshold), "SELL", "HOLD"))
+        er = [None] * len(p) if expected_returns is None else np.asarray(expected_returns, dtype=np.float64).tolist()
         rows = zip(buy.tolist(), sell.tolist(), hold.tolist(), confidence.tolist(), (sell * confidence).tolist(),
-                   action.tolist(), timestamps)
-        return [cls(market, b, s, h, c, e, a, t, model_id) for b, s, h, c, e, a, t in rows]
+                   action.tolist(), timestamps, er)
+        return [cls(market, b, s, h, c, e, a, t, model_id, None, r) for b, s, h, c, e, a, t, r in rows]
 
     @classmethod
     def failed(cls, market: str, reason: str, timestamp: datetime | None = None) -> "MLSignal":

@@ -30,7 +30,7 @@ from core.trading.paper import PaperExchange
 from core.trading.types import RiskSettings
 from core.trading.watchlist import Watchlist
 from tests.alerts import alert_texts, text
-from tests.fakes.feeds import BUY, EMERGENCY, HOLD, SELL, ScriptedFeed, hour
+from tests.fakes.feeds import BUY, EMERGENCY, HOLD, SELL, ScriptedFeed, expected_return, hour
 
 START_KRW = 1_000_000
 VIEWER = Caller(user_id=42, source="telegram", role="viewer")
@@ -73,7 +73,8 @@ def test_each_step_is_stored_with_its_signal_order_fill_position_and_alert(db):
         row = conn.execute(select(positions)).one()
         eth = conn.execute(select(signals).where(signals.c.market == "KRW-ETH")).one()
     assert row.market == "KRW-BTC" and float(row.cost_krw) == pytest.approx(300_000 * 1.0005)
-    assert eth.decision_action == "HOLD" and eth.decision_approved is False and eth.decision_reason == "model HOLD"
+    assert eth.decision_action == "HOLD" and eth.decision_approved is False and eth.decision_reason == (
+        "expected return +0.06%, not above the 0.95% a trade needs")
     agent.run_cycle(hour(2))
     assert count(db, positions) == 0 and count(db, fills) == 2 and count(db, equity_snapshots) == 2
     texts = [text(a) for a in due(db, hour(3))]
@@ -277,7 +278,9 @@ def test_in_a_replay_the_shock_guard_judges_each_candles_low(db):
 
     class Candles:
         def inputs(self, now):
-            signal = MLSignal.from_probabilities("KRW-BTC", BUY if now == hour(1) else HOLD, timestamp=now)
+            probabilities = BUY if now == hour(1) else HOLD
+            signal = MLSignal.from_probabilities("KRW-BTC", probabilities, timestamp=now,
+                                                 expected_return=expected_return(probabilities))
             low = {1: 99_000_000, 2: 95_000_000, 3: 93_000_000}[(now - hour(0)).seconds // 3600]
             return {"KRW-BTC": MarketInput(signal=signal, price_krw=100_000_000, open_krw=100_000_000, low_krw=low)}, {}
 

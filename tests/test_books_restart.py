@@ -20,7 +20,8 @@ from tests.conftest import DATA
 from tests.fakes.upbit_exchange import FakeExchangeBook
 from tests.fakes.upbit_server import FakeUpbit
 
-EAGER = RiskSettings(buy_threshold=0.05, sell_threshold=0.05, cooldown_hours=0, max_consecutive_losses=1000,
+EAGER = RiskSettings(decision_rule="threshold", buy_threshold=0.05, sell_threshold=0.05, cooldown_hours=0,
+                     max_consecutive_losses=1000,
                      stop_loss=0.004, take_profit=0.004)
 START_KRW = 1_000_000
 

@@ -14,7 +14,7 @@ from tests.test_agent import count
 from tests.test_cli import run_cli
 
 MARKETS = ["KRW-BTC", "KRW-ETH"]
-LENIENT = RiskSettings(buy_threshold=0.42, sell_threshold=0.5)  # the shipped model rarely trades at 0.55
+LENIENT = RiskSettings(decision_rule="threshold", buy_threshold=0.42, sell_threshold=0.5)  # the shipped model rarely trades at 0.55
 
 
 @pytest.fixture(scope="module", params=DATABASE_KINDS)

@@ -80,7 +80,11 @@ def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path, db_url):
             tg.message(VIEWER, "/status")
             tg.message(ADMIN, "/threshold buy 2")
             tg.message(ADMIN, "/threshold buy 0.3", chat_id=-1001, chat_type="supergroup")  # sender decides, not chat
-            tg.wait_for(lambda s: s.chat_id == -1001 and "buy_threshold set to 0.30 (was 0.55)" in s.text, what="threshold")
+            tg.wait_for(lambda s: s.chat_id == -1001 and "buy_threshold set to 0.30 (was 0.55)" in s.text
+                        and "applies only after /set decision_rule threshold" in s.text, what="threshold")
+            tg.message(ADMIN, "/set decision_rule threshold")
+            tg.wait_for(lambda s: s.chat_id == ADMIN and "decision_rule set to threshold (was expected_return)" in s.text,
+                        what="the threshold rule")
             assert any("Registered: you are a viewer" in s.text for s in tg.to(VIEWER))
             assert any("Registered: you are an admin" in s.text for s in tg.to(ADMIN2))
             assert [s.text for s in tg.to(VIEWER) if "admins only" in s.text] == ["Error: /pause is for admins only"]

@@ -12,6 +12,7 @@ from typing import Protocol, Sequence
 import pandas as pd
 
 from core.data.candles import CandleDataError, load_candle_csv, resolve_candle_file
+from core.data.markets import priced_in_krw
 
 
 class SourceUnavailable(RuntimeError):
@@ -47,8 +48,8 @@ class MemorySource:
 
 
 class CsvReplaySource(MemorySource):
-    """Candles from a data set directory (replay, backtest)."""
+    """Candles from a data set directory (replay, backtest), priced in KRW (core.data.markets)."""
 
     def __init__(self, data_dir: Path, markets: Sequence[str], interval: str, interval_seconds: int):
-        super().__init__({m: load_candle_csv(resolve_candle_file(Path(data_dir), m, interval)) for m in markets},
-                         interval_seconds)
+        super().__init__({m: priced_in_krw(load_candle_csv(resolve_candle_file(Path(data_dir), m, interval)), m)
+                          for m in markets}, interval_seconds)

@@ -40,7 +40,11 @@ def _set(ctx, name: str, value: str, command_name: str) -> Notice:
         return Notice(f"{name} is already {with_unit(name, old)}.")
     text = f"{name} set to {with_unit(name, getattr(new, name))} (was {with_unit(name, old)})."
     warning = warning_for(name, getattr(new, name))
-    return Notice(text + (f"\nWarning: {warning}." if warning else ""))
+    text += f"\nWarning: {warning}." if warning else ""
+    if name in ("buy_threshold", "sell_threshold") and new.decision_rule != "threshold":
+        text += (f"\nNote: the decision rule in force is {new.decision_rule}; {name} applies only after "
+                 f"/set decision_rule threshold.")
+    return Notice(text)
 
 
 @command("pause", "/pause", "stop opening positions (exits and emergency sells still run)", role=Role.ADMIN)

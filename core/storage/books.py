@@ -88,7 +88,8 @@ def load_books(engine: Engine, exchange=None) -> Portfolio:
         for row in conn.execute(select(positions)):
             position = portfolio.positions.get(row.market)
             if position is not None:
-                portfolio.positions[row.market] = replace(position, peak_price_krw=float(row.peak_price_krw))
+                portfolio.positions[row.market] = replace(position, peak_price_krw=float(row.peak_price_krw),
+                                                          renewed_at=from_db_time(row.renewed_at) or position.renewed_at)
         day = conn.execute(select(trading_days).order_by(trading_days.c.day.desc()).limit(1)).first()
     if day is not None:
         portfolio.day, portfolio.day_start_equity_krw = day.day, float(day.start_equity_krw)

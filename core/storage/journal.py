@@ -119,8 +119,9 @@ class Journal:
                 at=to_db_time(at), cash_krw=portfolio.cash_krw, equity_krw=portfolio.equity(prices),
                 open_positions=len(portfolio.positions)))
             for market, position in portfolio.positions.items():
-                conn.execute(update(positions).where(positions.c.market == market)
-                             .values(peak_price_krw=position.peak_price_krw, updated_at=to_db_time(at)))
+                conn.execute(update(positions).where(positions.c.market == market).values(
+                    peak_price_krw=position.peak_price_krw, updated_at=to_db_time(at),
+                    renewed_at=to_db_time(position.renewed_at) if position.renewed_at else None))
 
 
 def signal_row(result) -> dict:
@@ -144,7 +145,8 @@ def write_position(conn: Connection, portfolio: Portfolio, market: str, at: date
         conn.execute(positions.insert().values(
             market=market, volume=position.volume, avg_price_krw=position.avg_price_krw,
             cost_krw=portfolio.entry_cost_krw.get(market, position.cost_krw), peak_price_krw=position.peak_price_krw,
-            opened_at=to_db_time(position.opened_at), updated_at=to_db_time(at)))
+            opened_at=to_db_time(position.opened_at), updated_at=to_db_time(at),
+            renewed_at=to_db_time(position.renewed_at) if position.renewed_at else None))
 
 
 def last_candle_times(engine: Engine) -> dict[str, datetime]:

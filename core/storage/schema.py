@@ -93,6 +93,7 @@ positions = Table(
     Column("peak_price_krw", KRW, nullable=False),
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("renewed_at", DateTime(timezone=True)),  # the last entry signal while held (migration 0007)
 )
 
 equity_snapshots = Table(

@@ -40,6 +40,8 @@ class BacktestResult:
     steps: list[StepResult] = field(default_factory=list)
     open_positions: tuple[OpenPosition, ...] = ()
     settings_changes: tuple[tuple[datetime, str, str], ...] = ()  # (when, who, what) during a replay
+    invested: pd.Series | None = None  # per tick: a position was open after it
+    fees: pd.Series | None = None  # per tick: KRW of fees paid in it
 
     def decisions(self) -> list[tuple]:
         """(time, market, action, approved, kind) of every decision: what two runs must agree on."""
@@ -109,6 +111,8 @@ class Simulation:
         self.start_krw, self.interval_seconds = start_krw, interval_seconds
         self.changes = changes  # the settings changed by command so far (a replay's agent knows them)
         self.equity = np.empty(len(ticks))
+        self.invested = np.zeros(len(ticks), dtype=bool)
+        self.fees = np.zeros(len(ticks))
         self.done = 0
         self.exposed = 0
         self.steps: list[StepResult] = []
@@ -123,6 +127,8 @@ class Simulation:
         self.steps.extend(self.run_cycle(now))
         portfolio = self.cycle.portfolio
         self.equity[self.done] = portfolio.equity(self.cycle.prices)
+        self.invested[self.done] = bool(portfolio.positions)
+        self.fees[self.done] = portfolio.fees_krw
         self.exposed += bool(portfolio.positions)
         self.done += 1
         return now
@@ -141,18 +147,20 @@ class Simulation:
         ticks = self.ticks[:self.done]
         curve = pd.Series(self.equity[:self.done], index=ticks)
         trades = self.cycle.portfolio.trades
+        fee = self.cycle.exchange.rules.fee_rate
         metrics = performance(curve, [t.return_ratio for t in trades],
                               [(t.closed_at - t.opened_at).total_seconds() / 3600 for t in trades],
-                              self.exposed / self.done, self.cycle.portfolio.fees_krw, self.interval_seconds)
-        fee = self.cycle.exchange.rules.fee_rate
+                              self.exposed / self.done, self.cycle.portfolio.fees_krw, self.interval_seconds, fee)
         hold = buy_and_hold_curve(self.series, ticks, self.start_krw, pd.Timedelta(seconds=self.interval_seconds), fee)
-        hold_metrics = performance(hold, [], [], 1.0, self.start_krw * fee / (1 + fee), self.interval_seconds)
+        hold_metrics = performance(hold, [], [], 1.0, self.start_krw * fee / (1 + fee), self.interval_seconds, fee)
         hold_metrics["trades"] = len(self.series)
         prices = self.cycle.prices
         still_open = tuple(OpenPosition(m, p.volume, p.avg_price_krw, prices.get(m, p.avg_price_krw),
                                         p.value_krw(prices.get(m, p.avg_price_krw)))
                            for m, p in sorted(self.cycle.portfolio.positions.items()))
-        return BacktestResult(curve, hold, metrics, hold_metrics, self.steps, still_open, tuple(self.changes()))
+        fees = np.diff(np.r_[0.0, self.fees[:self.done]])
+        return BacktestResult(curve, hold, metrics, hold_metrics, self.steps, still_open, tuple(self.changes()),
+                              pd.Series(self.invested[:self.done], index=ticks), pd.Series(fees, index=ticks))
 
 
 def simulate(ticks: pd.DatetimeIndex, run_cycle: Callable[[datetime], list[StepResult]], cycle: TradingCycle,

@@ -111,7 +111,8 @@ class TradingCycle:
                 self.recorder.record_day(self.portfolio, now)
             except Exception:
                 log.exception("the start of trading day %s could not be stored", self.portfolio.day)
-        self._check_books(now)
+        account = self.portfolio.account(self.prices)  # the same for every market until a step trades
+        self._check_books(now, account)
         results: list[StepResult] = []
         quiet: list[int] = []  # steps that sent no order: they only add to the record, stored together below
 
@@ -131,11 +132,12 @@ class TradingCycle:
                 record_later(StepResult(market=market, at=now, signal=item.signal, error=str(Reason("unsettled"))))
                 continue
             saved = self._snapshot() if self.recorder is not None else None
-            result = self.step(market, item, settings, now)
+            result = self.step(market, item, settings, now, account)
             if result.order_id is None:
                 record_later(result)
             else:  # a step that sent an order is committed now, in a transaction of its own
                 results.append(self._stored(result, saved))
+                account = self.portfolio.account(self.prices)
         self._check_source([e for e in errors.values() if isinstance(e, SourceDown)], list(errors), now)
         if self.recorder is not None:
             results = self._stored_together(results, quiet)
@@ -157,10 +159,10 @@ class TradingCycle:
             except Exception:
                 log.exception("could not store the %s alert", name)
 
-    def _check_books(self, now: datetime) -> None:
+    def _check_books(self, now: datetime, account) -> None:
         """Announce once when the books stop making sense (negative cash, no equity): the engine then
         refuses to buy on them until reconciliation puts them right."""
-        problem = books_problem(self.portfolio.account(self.prices))
+        problem = books_problem(account)
         if problem == self._books_problem:
             return
         self._books_problem = problem
@@ -239,15 +241,17 @@ class TradingCycle:
                 log.exception("could not store the error event either")
             return failed
 
-    def step(self, market: str, item: MarketInput, settings: RiskSettings, now: datetime) -> StepResult:
-        account = self.portfolio.account(self.prices)
+    def step(self, market: str, item: MarketInput, settings: RiskSettings, now: datetime, account=None) -> StepResult:
+        account = account or self.portfolio.account(self.prices)
         position = self.portfolio.positions.get(market)
         shock = candle_shock_exit(position, item.open_krw, item.low_krw, settings)
         if shock is not None:  # the guard would have sold inside the candle, at the shock price
             decision, price = shock
             return self.execute(market, item.signal, decision, price, now)
         decision = self.engine.decide(item.signal, position, account, settings, item.price_krw, now,
-                                      rules=self.exchange.rules)
+                                      rules=self.exchange.rules, volatility=item.volatility)
+        if decision.renew:
+            self.portfolio.renew(market, now)
         if not decision.approved:
             return StepResult(market=market, at=now, signal=item.signal, decision=decision)
         return self.execute(market, item.signal, decision, item.price_krw, now)

@@ -1,7 +1,13 @@
 """When do we buy, sell or hold? TradingEngine.decide and its rules, each a small function.
 
-Exit rules (emergency, stop-loss, take-profit, trailing stop, model SELL) run even while trading is
-paused; only opening positions is paused. An emergency sale ignores every other rule.
+Two decision rules, chosen by the `decision_rule` setting:
+- expected_return (the default): buy when the calibrated expected forward return beats the cost of a
+  round trip (fees and slippage both ways) plus `entry_margin`; sell when it turns negative, or when a
+  position has been held `max_hold_hours` without a new entry signal (the label's horizon);
+- threshold (the user guide's): buy when the buy probability beats the sell probability and
+  `buy_threshold`, sell symmetrically.
+Exit rules (emergency, stop-loss, take-profit, trailing stop, the model's exit) run even while trading
+is paused; only opening positions is paused. An emergency sale ignores every other rule.
 """
 from __future__ import annotations
 
@@ -69,10 +75,53 @@ def trailing_stop_exit(position: Position | None, price_krw: float, settings: Ri
 
 
 def signal_exit(signal: MLSignal, position: Position | None, settings: RiskSettings) -> Decision | None:
-    if position is not None and signal.action_at(settings.buy_threshold, settings.sell_threshold) == Action.SELL:
+    if position is None or not signal.ok:
+        return None
+    if settings.decision_rule == "expected_return":
+        if signal.expected_return is not None and signal.expected_return < 0:
+            return _sell(signal.market, DecisionKind.SIGNAL, Reason("expected_negative", er=signal.expected_return))
+        return None
+    if signal.action_at(settings.buy_threshold, settings.sell_threshold) == Action.SELL:
         return _sell(signal.market, DecisionKind.SIGNAL,
                      Reason("model_sell", sell=signal.sell_probability, threshold=settings.sell_threshold))
     return None
+
+
+def entry_bar(settings: RiskSettings, rules: ExchangeRules) -> float:
+    """The expected return a trade must beat: a round trip's cost plus the margin."""
+    return rules.round_trip_cost + settings.entry_margin
+
+
+def renewal(signal: MLSignal, position: Position | None, settings: RiskSettings, rules: ExchangeRules) -> Decision | None:
+    """A held market with a new entry signal is held for another horizon (expected_return rule)."""
+    if (position is None or settings.decision_rule != "expected_return" or not signal.ok
+            or signal.expected_return is None or signal.expected_return <= entry_bar(settings, rules)):
+        return None
+    return Decision(market=signal.market, approved=False, action=Action.BUY, investment_ratio=0.0, renew=True,
+                    reason=Reason("renewed", er=signal.expected_return, hours=settings.max_hold_hours))
+
+
+def time_exit(position: Position | None, settings: RiskSettings, now: datetime) -> Decision | None:
+    """Sold once held `max_hold_hours` since the last entry signal (expected_return rule; 0 = off)."""
+    if position is None or settings.decision_rule != "expected_return" or settings.max_hold_hours <= 0:
+        return None
+    since = position.renewed_at or position.opened_at
+    if now - since >= timedelta(hours=settings.max_hold_hours):
+        return _sell(position.market, DecisionKind.TIME_EXIT, Reason("held_long_enough", hours=settings.max_hold_hours))
+    return None
+
+
+def expected_return_size(signal: MLSignal, settings: RiskSettings, rules: ExchangeRules,
+                         volatility: float | None) -> float:
+    """Share of equity for a new position (expected_return rule): `max_position_ratio`, or with
+    `sizing=kelly` a fraction of Kelly's bet for the edge over costs and the variance of returns over
+    the holding period (hourly volatility^2 x hours), never more than `max_position_ratio`."""
+    if settings.sizing != "kelly" or not volatility or volatility <= 0:
+        return settings.max_position_ratio
+    hours = settings.max_hold_hours or 12.0
+    edge = signal.expected_return - rules.round_trip_cost
+    kelly = edge / (volatility ** 2 * hours)
+    return max(0.0, min(settings.max_position_ratio, settings.kelly_fraction * kelly))
 
 
 CASH_TOLERANCE_KRW = 1.0
@@ -103,7 +152,12 @@ def buy_guard(signal: MLSignal, position: Position | None, account: Account, set
         left = timedelta(hours=settings.cooldown_hours) - (now - last_sell)
         return Reason("cooldown", hours_left=left.total_seconds() / 3600)
     if account.consecutive_losses >= settings.max_consecutive_losses:
-        return Reason("losing_streak", losses=account.consecutive_losses, limit=settings.max_consecutive_losses)
+        last = max(account.last_sell_at.values(), default=None)
+        pause = timedelta(hours=settings.loss_pause_hours)
+        if last is None or now - last < pause:
+            left = pause - (now - last) if last is not None else pause
+            return Reason("losing_streak", losses=account.consecutive_losses, limit=settings.max_consecutive_losses,
+                          hours_left=left.total_seconds() / 3600)
     if account.day_return <= -settings.daily_loss_limit:
         return Reason("daily_loss", day_return=account.day_return, limit=settings.daily_loss_limit)
     return None
@@ -125,21 +179,32 @@ def position_size_ratio(signal: MLSignal, account: Account, settings: RiskSettin
 
 class TradingEngine:
     def decide(self, signal: MLSignal, position: Position | None, account: Account, settings: RiskSettings,
-               price_krw: float, now: datetime, rules: ExchangeRules = UPBIT_KRW) -> Decision:
+               price_krw: float, now: datetime, rules: ExchangeRules = UPBIT_KRW,
+               volatility: float | None = None) -> Decision:
         market = signal.market
         if position is not None:  # exit rules, in order of precedence
             decision = (emergency_exit(signal, position, settings) or stop_loss_exit(position, price_krw, settings)
                         or take_profit_exit(position, price_krw, settings)
-                        or trailing_stop_exit(position, price_krw, settings) or signal_exit(signal, position, settings))
+                        or trailing_stop_exit(position, price_krw, settings) or signal_exit(signal, position, settings)
+                        or renewal(signal, position, settings, rules) or time_exit(position, settings, now))
             if decision is not None:
                 return decision
         if not signal.ok:
             return _reject(market, Action.HOLD, Reason("no_signal", error=signal.error))
-        action = signal.action_at(settings.buy_threshold, settings.sell_threshold)
+        if settings.decision_rule == "expected_return":
+            if signal.expected_return is None:
+                return _reject(market, Action.HOLD, Reason("no_expected_return"))
+            wanted = signal.expected_return > entry_bar(settings, rules)
+            action = Action.BUY if wanted else Action.HOLD
+        else:
+            action = signal.action_at(settings.buy_threshold, settings.sell_threshold)
         problem = books_problem(account)  # exits above need no cash; nothing opens on broken books
         if problem is not None:
             return _reject(market, action, Reason("books_not_sane", problem=problem))
         if action != Action.BUY:
+            if settings.decision_rule == "expected_return":
+                return _reject(market, action, Reason("expected_low", er=signal.expected_return,
+                                                      needed=entry_bar(settings, rules)))
             return _reject(market, action, Reason("model_hold" if action == Action.HOLD else "sell_nothing_held"))
         refusal = buy_guard(signal, position, account, settings, now)
         if refusal is not None:
@@ -147,10 +212,18 @@ class TradingEngine:
         spendable = rules.max_buy_amount_krw(account.cash_krw)
         if spendable < rules.min_order_krw:
             return _reject(market, Action.BUY, Reason("no_cash", cash=account.cash_krw, minimum=rules.min_order_krw))
-        ratio = position_size_ratio(signal, account, settings)
+        if settings.decision_rule == "expected_return":
+            ratio = expected_return_size(signal, settings, rules, volatility)
+        else:
+            ratio = position_size_ratio(signal, account, settings)
         amount = min(ratio * account.equity_krw, spendable)
         if amount < rules.min_order_krw:
             return _reject(market, Action.BUY, Reason("under_minimum", amount=amount, minimum=rules.min_order_krw))
+        if settings.decision_rule == "expected_return":
+            reason = Reason("expected_buy", er=signal.expected_return, cost=rules.round_trip_cost,
+                            margin=settings.entry_margin, amount=amount)
+        else:
+            reason = Reason("model_buy", buy=signal.buy_probability, threshold=settings.buy_threshold,
+                            confidence=signal.confidence, amount=amount)
         return Decision(market=market, approved=True, action=Action.BUY, investment_ratio=amount / account.equity_krw,
-                        reason=Reason("model_buy", buy=signal.buy_probability, threshold=settings.buy_threshold,
-                                      confidence=signal.confidence, amount=amount))
+                        reason=reason)

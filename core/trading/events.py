@@ -66,7 +66,7 @@ def _worth_telling(decision) -> bool:
         return False
     if decision.approved:
         return True
-    return decision.action == Action.BUY and getattr(decision.reason, "code", "") != "already_holding"
+    return decision.action == Action.BUY and getattr(decision.reason, "code", "") not in ("already_holding", "renewed")
 
 
 def _reason(text) -> dict:
@@ -89,7 +89,7 @@ def step_events(result: StepResult) -> list[Event]:
         if decision.kind == DecisionKind.EMERGENCY:
             events.append(event(EventKind.EMERGENCY, "emergency_sold", at, market, **params, **_reason(decision.reason)))
         elif decision.kind in (DecisionKind.STOP_LOSS, DecisionKind.TAKE_PROFIT, DecisionKind.TRAILING_STOP,
-                               DecisionKind.MANUAL):
+                               DecisionKind.TIME_EXIT, DecisionKind.MANUAL):
             events.append(event(EventKind.EXIT, "exit_sold", at, market, exit=str(decision.kind), **params,
                                 **_reason(decision.reason)))
         else:

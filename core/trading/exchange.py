@@ -80,6 +80,12 @@ class ExchangeRules:
     fee_rate: float
     min_order_krw: int
     tick_size: Callable[[float], float]
+    slippage_allowance: float = 0.0005  # per side: what a market order is expected to lose to the spread
+
+    @property
+    def round_trip_cost(self) -> float:
+        """What buying and selling again costs, fees and expected slippage both ways (0.2% on Upbit)."""
+        return 2 * (self.fee_rate + self.slippage_allowance)
 
     def round_to_tick(self, price_krw: float, direction: str = "nearest") -> float:
         tick = self.tick_size(price_krw)

@@ -22,7 +22,9 @@ import pandas as pd
 from core.data.candles import CandleDataError
 from core.data.feature_state import FeatureState, HoleError
 from core.data.features import (
+    FEATURE_NAMES,
     MIN_HISTORY,
+    FeatureHistory,
     FeatureWindow,
     InsufficientHistoryError,
     build_feature_history,
@@ -34,6 +36,7 @@ from models.signal import MLSignal
 
 log = logging.getLogger(__name__)
 
+VOLATILITY = FEATURE_NAMES.index("volatility_20")  # std of hourly log returns over 20 candles
 HISTORY = 399  # candles of a fresh start: two of Upbit's 200-candle pages, the forming one dropped
 CATCH_UP = 150  # more candles missed than this: start again from a full history rather than carry forward
 
@@ -71,7 +74,8 @@ class LiveFeed:
         signals = self.manager.predict_batch(windows) if windows else {}
         out = {}
         for window in windows:
-            out[window.market] = MarketInput(signal=signals[window.market], price_krw=float(window.close))
+            out[window.market] = MarketInput(signal=signals[window.market], price_krw=float(window.close),
+                                             volatility=float(window.sequence[-1, VOLATILITY]))
             self.judged[window.market] = window.timestamp.to_pydatetime()
         return out, errors
 
@@ -150,10 +154,12 @@ class PrecomputedFeed:
     CHUNK = 8192  # windows per inference batch: bounds memory on long histories
 
     def __init__(self, series: dict[str, pd.DataFrame], manager, interval_seconds: int,
-                 first: pd.Timestamp | None = None, last: pd.Timestamp | None = None):
+                 first: pd.Timestamp | None = None, last: pd.Timestamp | None = None,
+                 histories: dict[str, FeatureHistory] | None = None):
         self.interval = pd.Timedelta(seconds=interval_seconds)
         self.manager = manager
         self.series = series
+        self._histories = dict(histories or {})  # features already computed over the same candles (walk-forward)
         self._at: dict[str, dict[int, MarketInput | str]] = {}  # market -> close time (ns) -> input or error
         for market, candles in series.items():
             self._at[market] = self._precompute(market, candles, interval_seconds, first, last)
@@ -165,7 +171,7 @@ class PrecomputedFeed:
             wanted &= closes >= first
         if last is not None:
             wanted &= closes <= last
-        history = build_feature_history(candles, interval_seconds)
+        history = self._histories.get(market) or build_feature_history(candles, interval_seconds)
         ends = history.window_ends[wanted[history.window_ends]]
         closed_ns = closes.as_unit("ns").asi8
         needed = candles_to_first_window(history.run_id)
@@ -179,10 +185,12 @@ class PrecomputedFeed:
             error = f"model unavailable: {exc}"
             return {ns: error for ns in out}
         opened = [t.to_pydatetime() for t in candles.index[ends]]
-        signals = MLSignal.from_probability_rows(market, proba, opened, model_id=model.model_id)
+        signals = MLSignal.from_probability_rows(market, proba, opened, model_id=model.model_id,
+                                                 expected_returns=model.expected_returns(proba))
         o, l, c = (candles[k].to_numpy(np.float64)[ends].tolist() for k in ("open", "low", "close"))
-        for ns, signal, open_krw, low_krw, close_krw in zip(closed_ns[ends].tolist(), signals, o, l, c):
-            out[ns] = MarketInput(signal=signal, price_krw=close_krw, open_krw=open_krw, low_krw=low_krw)
+        vol = history.values[ends, VOLATILITY].tolist()
+        for ns, signal, open_krw, low_krw, close_krw, v in zip(closed_ns[ends].tolist(), signals, o, l, c, vol):
+            out[ns] = MarketInput(signal=signal, price_krw=close_krw, open_krw=open_krw, low_krw=low_krw, volatility=v)
         return out
 
     def candles(self, market: str, count: int, now: datetime) -> pd.DataFrame:

@@ -53,7 +53,10 @@ PARAMETERS = {p.name: p for p in (
                                           "profit (0 = off)",
               lambda v: "the trailing stop is off" if v == 0 else None, _never_falls("trailing_stop", "trailing stop")),
     Parameter("cooldown_hours", "hours", "wait this long after selling a market before buying it again"),
-    Parameter("max_consecutive_losses", "trades", "stop buying after this many losing trades in a row",
+    Parameter("loss_pause_hours", "hours", "after max_consecutive_losses losing trades in a row, no buying for this "
+                                           "long after the last sale"),
+    Parameter("max_consecutive_losses", "trades", "stop buying (for loss_pause_hours) after this many losing trades "
+                                                  "in a row",
               lambda v: "no position will open: the guard halts buying at 0 losing trades; /pause says the same "
                         "more clearly" if v == 0 else None),
     Parameter("daily_loss_limit", "percent", "stop buying for the rest of the UTC day after losing this share of the "
@@ -65,6 +68,19 @@ PARAMETERS = {p.name: p for p in (
               lambda v: "the 3-minute shock guard is off" if v == 0 else None, _never_falls("shock_drop_3m", "window")),
     Parameter("shock_drop_5m", "percent", "price-shock guard: sell on a fall of this much within 5 minutes (0 = off)",
               lambda v: "the 5-minute shock guard is off" if v == 0 else None, _never_falls("shock_drop_5m", "window")),
+    Parameter("decision_rule", "choice", "expected_return: trade on the calibrated expected return; threshold: on the "
+                                         "buy/sell probability thresholds (the user guide's rule)"),
+    Parameter("entry_margin", "percent", "expected_return rule: buy when the expected return beats a round trip's "
+                                         "cost by this much",
+              lambda v: "the rule buys whenever the expected return merely covers the costs: many more, weaker "
+                        "trades" if v == 0 else None),
+    Parameter("max_hold_hours", "hours", "expected_return rule: sell after this long without a new entry signal "
+                                         "(0 = off)",
+              lambda v: "positions are held until a rule sells them, not for the model's horizon" if v == 0 else None),
+    Parameter("sizing", "choice", "fixed: max_position_ratio per position; kelly: kelly_fraction of Kelly's bet, "
+                                  "capped by max_position_ratio"),
+    Parameter("kelly_fraction", "percent", "sizing=kelly: the share of Kelly's bet taken",
+              lambda v: "no position will open under kelly sizing" if v == 0 else None),
     Parameter("paused", "flag", "no new positions (exits still run)"),
 )}
 
@@ -88,6 +104,8 @@ def with_unit(name: str, value) -> str:
         return f"{float(value):g} h"
     if unit == "flag":
         return "yes" if value else "no"
+    if unit == "choice":
+        return str(value)
     if unit == "probability":
         return f"{float(value):.2f}"
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -15,8 +15,9 @@ def _ratio(num: float, den: float) -> float | None:
 
 
 def performance(equity: pd.Series, trade_returns: Sequence[float], holding_hours: Sequence[float],
-                exposure: float, fees_krw: float, interval_seconds: int = 3600) -> dict:
-    """`equity`: KRW per tick, indexed by time. Sharpe and Sortino are annualised from tick returns."""
+                exposure: float, fees_krw: float, interval_seconds: int = 3600, fee_rate: float = 0.0005) -> dict:
+    """`equity`: KRW per tick, indexed by time. Sharpe and Sortino are annualised from tick returns;
+    turnover is the KRW traded (the fees' base) per year, in multiples of the average equity."""
     values = equity.to_numpy(dtype=np.float64)
     returns = np.diff(values) / values[:-1] if len(values) > 1 else np.zeros(0)
     periods_per_year = HOURS_PER_YEAR * 3600 / interval_seconds
@@ -40,9 +41,11 @@ def performance(equity: pd.Series, trade_returns: Sequence[float], holding_hours
         "calmar": _ratio(cagr, -max_dd) if max_dd < 0 else None,
         "win_rate": len(wins) / len(trade_returns) if trade_returns else None,
         "profit_factor": _ratio(sum(wins), -sum(losses)) if losses else None,
+        "expectancy": float(np.mean(trade_returns)) if trade_returns else None,  # mean trade return after fees
         "trades": len(trade_returns),
         "average_holding_hours": float(np.mean(holding_hours)) if holding_hours else None,
         "exposure": float(exposure),
+        "turnover": _ratio(fees_krw / fee_rate, float(values.mean()) * years) if fee_rate and len(values) else None,
         "fees_krw": float(fees_krw),
         "start_equity_krw": float(values[0]),
         "end_equity_krw": float(values[-1]),

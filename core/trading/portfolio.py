@@ -50,6 +50,12 @@ class Portfolio:
         self.day_start_equity_krw = self.equity(prices)
         return True
 
+    def renew(self, market: str, at: datetime) -> None:
+        """A new entry signal for a held market: its holding period counts from `at`."""
+        position = self.positions.get(market)
+        if position is not None:
+            self.positions[market] = replace(position, renewed_at=at)
+
     def add_cash_flow(self, amount_krw: float) -> None:
         """Money in (positive) or out other than by a fill: funding, a deposit, a withdrawal. It is
         capital, not profit, so it moves the principal and the day's starting equity as well."""
@@ -74,8 +80,8 @@ class Portfolio:
             old = self.positions.get(fill.market)
             volume = fill.volume + (old.volume if old else 0.0)
             cost = fill.funds_krw + (old.cost_krw if old else 0.0)
-            self.positions[fill.market] = Position(fill.market, volume, cost / volume,
-                                                   old.opened_at if old else fill.at, max(fill.price_krw, old.peak_price_krw if old else 0))
+            self.positions[fill.market] = Position(fill.market, volume, cost / volume, old.opened_at if old else fill.at,
+                                                   max(fill.price_krw, old.peak_price_krw if old else 0), fill.at)
             self.entry_cost_krw[fill.market] = self.entry_cost_krw.get(fill.market, 0.0) + fill.funds_krw + fill.fee_krw
             if kind != "external":
                 day = fill.at.strftime("%Y-%m-%d")

@@ -1,11 +1,11 @@
 """Why did the engine decide what it did? Reasons as a code with parameters, readable as English text.
 
-A Reason is a `str` (the English sentence, for logs and the database) that also carries its `code`
-and `params`, so the bot can say the same thing in each chat's language (bot/messages.py).
+A Reason carries a `code` and `params`, and reads as an English sentence (for logs and the database),
+so the bot can say the same thing in each chat's language (bot/messages.py).
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable
 
 TEMPLATES: dict[str, Callable[..., str]] = {
     "emergency": lambda score, threshold: f"emergency sell: score {score:.2f} > {threshold:.2f}",
@@ -24,40 +24,71 @@ TEMPLATES: dict[str, Callable[..., str]] = {
     "already_holding": lambda market: f"already holding {market}",
     "max_positions": lambda open, limit: f"max open positions reached ({open}/{limit})",
     "cooldown": lambda hours_left: f"cooldown after a sale: {hours_left:.1f} h left",
-    "losing_streak": lambda losses, limit: f"{losses} losing trades in a row (limit {limit}): buying halted",
+    "losing_streak": lambda losses, limit, hours_left: (f"{losses} losing trades in a row (limit {limit}): buying "
+                                                        f"halted for {hours_left:.1f} h more"),
     "daily_loss": lambda day_return, limit: f"daily loss limit: {day_return:+.2%} today (limit -{limit:.2%})",
     "no_cash": lambda cash, minimum: f"no KRW available: {cash:,.0f} KRW in cash, a buy needs {minimum:,} KRW plus the fee",
     "under_minimum": lambda amount, minimum: f"order of {amount:,.0f} KRW is under the {minimum:,} KRW minimum order",
     "model_buy": lambda buy, threshold, confidence, amount: (f"model BUY: {buy:.2f} > {threshold:.2f}, confidence "
                                                              f"{confidence:.2f}, {amount:,.0f} KRW"),
     "manual_sale": lambda by: f"sold by command from {by}",
+    "no_expected_return": lambda: ("this model has no expected-return calibration: retrain it, or /set decision_rule "
+                                   "threshold"),
+    "expected_buy": lambda er, cost, margin, amount: (f"expected return {er:+.2%} > {cost:.2%} cost + {margin:.2%} "
+                                                      f"margin, {amount:,.0f} KRW"),
+    "expected_low": lambda er, needed: f"expected return {er:+.2%}, not above the {needed:.2%} a trade needs",
+    "expected_negative": lambda er: f"expected return {er:+.2%} < 0",
+    "renewed": lambda er, hours: f"still expected {er:+.2%}: held {hours:g} h more",
+    "held_long_enough": lambda hours: f"held {hours:g} h without a new entry signal",
     "unsettled": lambda: "an earlier order is not settled yet; this market waits until the exchange says what became of it",
 }
 
 
-class Reason(str):
-    """The English text of a decision's reason, with the code and parameters it was made from."""
+class Reason:
+    """A decision's reason: its code and parameters, and the English text they make (formatted when
+    first read: a simulation decides millions of times and reads few of them). It compares, contains,
+    formats and concatenates like that text."""
 
-    code: str
-    params: Mapping[str, object]
+    __slots__ = ("code", "params", "_text")
 
-    def __new__(cls, code: str, **params) -> "Reason":
-        text = TEMPLATES[code](**params)
-        reason = super().__new__(cls, text)
-        reason.code, reason.params = code, dict(params)
-        return reason
+    def __init__(self, code: str, **params):
+        if code not in TEMPLATES:
+            raise ValueError(f"unknown reason {code!r}")
+        self.code, self.params, self._text = code, params, None
 
-    def __reduce__(self):
-        return (_rebuild, (self.code, dict(self.params)))
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = TEMPLATES[self.code](**self.params)
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"Reason({self.code!r}: {str(self)!r})"
+
+    def __eq__(self, other) -> bool:
+        return str(self) == str(other) if isinstance(other, (str, Reason)) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __contains__(self, text: str) -> bool:
+        return text in str(self)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __add__(self, other: str) -> str:
+        return str(self) + other
+
+    def __radd__(self, other: str) -> str:
+        return other + str(self)
+
+    def startswith(self, prefix) -> bool:
+        return str(self).startswith(prefix)
 
     def to_data(self) -> dict:
         return {"code": self.code, "params": dict(self.params)}
 
 
-def _rebuild(code: str, params: dict) -> Reason:
-    return Reason(code, **params)
-
-
-def reason_data(reason: str | None) -> dict | None:
+def reason_data(reason) -> dict | None:
     """What the database keeps of a reason beside its text, so it can be rendered in other languages."""
     return reason.to_data() if isinstance(reason, Reason) else None

@@ -19,6 +19,7 @@ class DecisionKind(StrEnum):
     TAKE_PROFIT = "take_profit"
     TRAILING_STOP = "trailing_stop"
     EMERGENCY = "emergency"
+    TIME_EXIT = "time_exit"  # held its horizon without a new entry signal
     MANUAL = "manual"
     EXTERNAL = "external"  # a difference adopted from the exchange's balances
 
@@ -46,6 +47,7 @@ class Position:
     avg_price_krw: float
     opened_at: datetime
     peak_price_krw: float  # highest close since entry (trailing stop)
+    renewed_at: datetime | None = None  # the last entry signal while held (the holding period counts from it)
 
     @property
     def cost_krw(self) -> float:
@@ -106,15 +108,26 @@ class RiskSettings:
     trailing_stop: float = 0.03
     cooldown_hours: float = 6.0
     max_consecutive_losses: int = 3
+    loss_pause_hours: float = 24.0  # after that many losses in a row, no buying for this long after the last
     daily_loss_limit: float = 0.05
     # price-shock guard: a fall of this much within 1, 3 or 5 minutes sells through the emergency path (0 = off)
     shock_drop_1m: float = 0.025
     shock_drop_3m: float = 0.04
     shock_drop_5m: float = 0.06
+    # the decision layer: expected_return (buy when the calibrated expected return beats a round trip's
+    # cost plus entry_margin, sell when it turns negative or after max_hold_hours without a new entry
+    # signal) or threshold (the user guide's buy/sell probability thresholds)
+    decision_rule: str = "expected_return"
+    entry_margin: float = 0.0075
+    max_hold_hours: float = 12.0
+    sizing: str = "fixed"  # fixed: max_position_ratio | kelly: kelly_fraction of Kelly, capped by max_position_ratio
+    kelly_fraction: float = 0.25
     paused: bool = False
 
     RATIOS = ("buy_threshold", "sell_threshold", "emergency_threshold", "max_position_ratio", "stop_loss",
-              "take_profit", "trailing_stop", "daily_loss_limit", "shock_drop_1m", "shock_drop_3m", "shock_drop_5m")
+              "take_profit", "trailing_stop", "daily_loss_limit", "shock_drop_1m", "shock_drop_3m", "shock_drop_5m",
+              "entry_margin", "kelly_fraction")
+    CHOICES = {"decision_rule": ("expected_return", "threshold"), "sizing": ("fixed", "kelly")}
 
     @property
     def shock_windows(self) -> tuple[tuple[int, float], ...]:
@@ -127,6 +140,10 @@ class RiskSettings:
         known = {f.name: f for f in fields(self)}
         if name not in known or name == "paused":
             raise ValueError(f"unknown parameter {name!r}; one of: {', '.join(n for n in known if n != 'paused')}")
+        if name in self.CHOICES:
+            if str(text).lower() not in self.CHOICES[name]:
+                raise ValueError(f"{name} must be {' or '.join(self.CHOICES[name])}, got {text!r}")
+            return replace(self, **{name: str(text).lower()})
         kind = type(getattr(self, name))
         try:
             value = kind(float(text)) if kind is int else kind(text)
@@ -152,6 +169,7 @@ class Decision:
     investment_ratio: float  # BUY: share of equity to spend; SELL: share of the position to sell
     reason: str  # a core.trading.reasons.Reason: English text with its code and parameters
     kind: DecisionKind = DecisionKind.SIGNAL
+    renew: bool = False  # a held market got a new entry signal: its holding period starts again
 
 
 @dataclass(frozen=True)
@@ -194,6 +212,7 @@ class MarketInput:
     price_krw: float  # the latest closed candle's close
     open_krw: float | None = None  # its open and low: the price-shock guard judges candles by them
     low_krw: float | None = None
+    volatility: float | None = None  # std of hourly log returns over the last 20 candles (Kelly sizing)
 
 
 @dataclass(frozen=True)

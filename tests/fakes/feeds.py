@@ -14,6 +14,12 @@ SELL = (0.7, 0.2, 0.1)
 EMERGENCY = (0.95, 0.03, 0.02)  # emergency score 0.95 * 0.92 = 0.87
 
 
+def expected_return(probabilities) -> float:
+    """What a calibrated model with these class returns would promise: BUY +2.0%, HOLD +0.06%, SELL -1.8%."""
+    sell, _, buy = probabilities
+    return 0.033 * buy - 0.031 * sell
+
+
 def hour(i: int) -> datetime:
     return START + timedelta(hours=i)
 
@@ -31,6 +37,6 @@ class ScriptedFeed:
         out = {}
         for market, (probabilities, price) in self.script.get(now, {}).items():
             signal = MLSignal.from_probabilities(market, probabilities, timestamp=now - timedelta(hours=1),
-                                                 model_id="scripted")
+                                                 model_id="scripted", expected_return=expected_return(probabilities))
             out[market] = MarketInput(signal=signal, price_krw=price)
         return out, dict(self.errors.get(now, {}))
