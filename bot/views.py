@@ -131,17 +131,46 @@ def _(result: ProfitView) -> str:
 def _(result: SignalsView) -> str:
     lines = []
     for r in result.rows:
+        er = f", expected return {r.expected_return:+.2%}" if r.expected_return is not None else ""
         lines.append(f"{r.market} @ {when(r.candle_at)}: {r.action} (buy {r.buy:.2f} / hold {r.hold:.2f} / "
-                     f"sell {r.sell:.2f}), confidence {r.confidence:.2f}, emergency {r.emergency_score:.2f}"
+                     f"sell {r.sell:.2f}){er}, confidence {r.confidence:.2f}, emergency {r.emergency_score:.2f}"
                      + (f"; {r.reason}" if r.reason else ""))
     lines += [f"{m}: no signal now: {why}" for m, why in result.waiting]
-    return "\n".join(lines) or "No signals yet."
+    if not lines:
+        return "No signals yet."
+    return "\n".join([_rule_line(result.rule, result.entry_bar), *lines])
+
+
+def _rule_line(rule: str, bar: float | None, cost: float | None = None) -> str:
+    if rule == "expected_return" and bar is not None:
+        costs = f" (a round trip's {cost:.2%} plus entry_margin)" if cost is not None else ""
+        return f"Rule: expected_return: buy above an expected return of {bar:+.2%}{costs}, sell below 0."
+    if rule == "expected_return":
+        return "Rule: expected_return"
+    return "Rule: threshold: buy or sell when that probability passes its threshold."
 
 
 @render.register
 def _(result: SettingsView) -> str:
     risk: RiskSettings = result.risk
-    return "\n".join(f"{f.name} = {with_unit(f.name, getattr(risk, f.name))}" for f in fields(risk))
+    chosen = dict(result.model_defaults)
+    lines = [_rule_line(risk.decision_rule, result.entry_bar, result.round_trip_cost)]
+    for f in fields(risk):
+        value = getattr(risk, f.name)
+        line = f"{f.name} = {with_unit(f.name, value)}"
+        if f.name in chosen:
+            same = str(chosen[f.name]) == str(value) or _close(chosen[f.name], value)
+            line += " (the model's walk-forward default)" if same else \
+                f" (the model's walk-forward chose {with_unit(f.name, chosen[f.name])})"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _close(a, b) -> bool:
+    try:
+        return abs(float(a) - float(b)) < 1e-12
+    except (TypeError, ValueError):
+        return False
 
 
 @render.register
@@ -177,7 +206,19 @@ def _(result: ModelView) -> str:
                    if r.validation_log_loss is not None and r.validation_auc_buy is not None else "no validation metrics")
         lines.append(f"{r.market}: {r.model_id} ({r.scope}), trained on {r.trained_on}, out-of-sample from "
                      f"{r.test_start}; {metrics}")
+    wf = result.walkforward
+    if wf is not None:
+        lines.append(f"Walk-forward, out of sample {wf.first} .. {wf.last} ({wf.folds} folds): strategy "
+                     f"{_figures(wf.strategy)}; buy-and-hold {_figures(wf.buy_and_hold)}; trend rule {_figures(wf.trend)}.")
     return "\n".join(lines)
+
+
+def _figures(f: dict) -> str:
+    sharpe = f"{f['sharpe']:.2f}" if f.get("sharpe") is not None else "-"
+    text = f"{f['total_return']:+.1%}, Sharpe {sharpe}, max drawdown {f['max_drawdown']:.1%}"
+    if f.get("trades") and f.get("profit_factor") is not None:
+        text += f", {f['trades']} trades, profit factor {f['profit_factor']:.2f}"
+    return text
 
 
 @render.register

@@ -127,3 +127,38 @@ def test_calibration_is_monotone_sums_to_one_and_learns_from_its_rows_only(metho
     other = fit_calibration(raw[:1500], labels[:1500], (-0.03, 0.0, 0.03), method)
     assert other.params != cal.params  # it is fitted on the rows it is given, and nothing else
     assert Calibration.from_dict(cal.to_dict()).apply(raw) == pytest.approx(out)
+
+
+def test_signals_settings_and_model_say_the_rule_the_expected_return_and_the_walkforward(tmp_path):
+    import json
+
+    from bot.views import render
+    from core.service.replies import SettingsView, SignalRow, SignalsView
+    from core.service.reports import ModelView, walkforward_line
+
+    row = SignalRow("KRW-BTC", NOW, "BUY", 0.5, 0.2, 0.3, 0.2, 0.06, "BUY", "expected", expected_return=0.0123)
+    text = render(SignalsView((row,), (), "expected_return", entry_bar(ER, UPBIT_KRW)))
+    assert "expected return +1.23%" in text
+    assert text.startswith(f"Rule: expected_return: buy above an expected return of {entry_bar(ER, UPBIT_KRW):+.2%}")
+
+    risk = ER.with_value("entry_margin", "0.01")
+    settings = render(SettingsView(risk, (("entry_margin", 0.005), ("stop_loss", 0.03)), entry_bar(risk, UPBIT_KRW),
+                                   UPBIT_KRW.round_trip_cost))
+    assert "entry_margin = 1.0% (the model's walk-forward chose 0.5%)" in settings
+    assert "stop_loss = 3.0% (the model's walk-forward default)" in settings
+    assert "a round trip's 0.20% plus entry_margin" in settings.splitlines()[0]
+
+    summary = {"folds": [{"test": ["2019-01-01T00:00:00+00:00", "2019-04-01T00:00:00+00:00"]},
+                         {"test": ["2019-04-01T00:00:00+00:00", "2019-07-01T00:00:00+00:00"]}],
+               "overall": {"total_return": 0.12, "sharpe": 0.8, "max_drawdown": -0.1, "trades": 40, "profit_factor": 1.2},
+               "baselines": {"buy_and_hold": {"total_return": 0.5, "sharpe": 1.1, "max_drawdown": -0.4, "trades": 0},
+                             "trend": {"total_return": 0.2, "sharpe": 0.6, "max_drawdown": -0.3, "trades": 9,
+                                       "profit_factor": 1.1}}}
+    path = tmp_path / "model_metadata.json"
+    path.write_text(json.dumps({"walkforward": summary}))
+    text = render(ModelView((), walkforward_line(path)))
+    assert text == ("Walk-forward, out of sample 2019-01-01 .. 2019-07-01 (2 folds): strategy +12.0%, Sharpe 0.80, "
+                    "max drawdown -10.0%, 40 trades, profit factor 1.20; buy-and-hold +50.0%, Sharpe 1.10, max drawdown "
+                    "-40.0%; trend rule +20.0%, Sharpe 0.60, max drawdown -30.0%, 9 trades, profit factor 1.10.")
+    path.write_text("{}")
+    assert walkforward_line(path) is None

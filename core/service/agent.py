@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy.engine import Engine
 
+from core.service.defaults import chosen_defaults
 from core.service.registry import Caller
 from core.storage.outbox import enqueue
 from core.storage.settings_store import (
@@ -45,6 +46,16 @@ class Agent:
     @property
     def markets(self) -> tuple[str, ...]:
         return self.watchlist.markets
+
+    @property
+    def rules(self):
+        """The exchange's trading rules: costs, minimum order, tick sizes."""
+        return self.cycle.exchange.rules
+
+    @property
+    def model_defaults(self) -> dict:
+        """What the model's walk-forward chose for the decision parameters ({} without a model)."""
+        return chosen_defaults(self.manager.root) if self.manager is not None else {}
 
     @property
     def portfolio(self):

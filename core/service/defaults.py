@@ -13,14 +13,19 @@ from models.manager import GLOBAL_MODEL
 log = logging.getLogger(__name__)
 
 
-def model_defaults(model_dir: Path, base: RiskSettings = RiskSettings()) -> RiskSettings:
+def chosen_defaults(model_dir: Path) -> dict:
+    """The decision parameters the model's walk-forward chose (name -> value); {} when it has none."""
     path = Path(model_dir) / GLOBAL_MODEL / METADATA_FILE
     try:
         chosen = json.loads(path.read_text()).get("decision_defaults") or {}
     except (OSError, ValueError):
-        return base  # a missing or broken model says so where it is loaded
+        return {}  # a missing or broken model says so where it is loaded
+    return chosen if isinstance(chosen, dict) else {}
+
+
+def model_defaults(model_dir: Path, base: RiskSettings = RiskSettings()) -> RiskSettings:
     risk = base
-    for name, value in chosen.items():
+    for name, value in chosen_defaults(model_dir).items():
         try:
             risk = risk.with_value(name, str(value))
         except ValueError as exc:

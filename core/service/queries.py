@@ -27,6 +27,7 @@ from core.service.replies import (
 )
 from core.storage.database import from_db_time
 from core.storage.schema import equity_snapshots, signals
+from core.trading.engine import entry_bar
 
 
 def market(text: str) -> str:
@@ -113,8 +114,8 @@ def signals_(ctx):
             if r is not None:
                 rows.append(SignalRow(name, from_db_time(r.candle_at), r.action, r.buy_probability,
                                       r.hold_probability, r.sell_probability, r.confidence, r.emergency_score,
-                                      r.decision_action, r.decision_reason))
-    return SignalsView(tuple(rows), tuple(waiting))
+                                      r.decision_action, r.decision_reason, r.expected_return))
+    return SignalsView(tuple(rows), tuple(waiting), agent.risk.decision_rule, entry_bar(agent.risk, agent.rules))
 
 
 @command("daily", "/daily [days]", "equity and result day by day (default the last 7 days)",
@@ -151,7 +152,9 @@ def equity(ctx):
 
 @command("settings", "/settings", "thresholds and risk parameters in force")
 def settings(ctx):
-    return SettingsView(ctx.agent.risk)
+    agent = ctx.agent
+    return SettingsView(agent.risk, tuple(agent.model_defaults.items()), entry_bar(agent.risk, agent.rules),
+                        agent.rules.round_trip_cost)
 
 
 @command("health", "/health", "last cycle, market data and Telegram contact, uptime, version, mode")

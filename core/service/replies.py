@@ -93,17 +93,23 @@ class SignalRow:
     emergency_score: float
     decision: str | None
     reason: str | None
+    expected_return: float | None = None  # None from a model without calibration
 
 
 @dataclass(frozen=True)
 class SignalsView:
     rows: tuple[SignalRow, ...]
     waiting: tuple[tuple[str, str], ...]  # (market, why it has no signal now)
+    rule: str = "expected_return"
+    entry_bar: float | None = None  # the expected return a buy must beat under the expected_return rule
 
 
 @dataclass(frozen=True)
 class SettingsView:
     risk: RiskSettings
+    model_defaults: tuple[tuple[str, object], ...] = ()  # what the model's walk-forward chose, name -> value
+    entry_bar: float | None = None
+    round_trip_cost: float | None = None
 
 
 @dataclass(frozen=True)

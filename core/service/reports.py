@@ -45,8 +45,21 @@ class ModelRow:
 
 
 @dataclass(frozen=True)
+class WalkForwardLine:
+    """The shipped strategy out of sample, from the model's metadata, beside buy-and-hold and the trend rule."""
+
+    first: str
+    last: str
+    folds: int
+    strategy: dict  # total_return, sharpe, max_drawdown, trades, profit_factor, exposure
+    buy_and_hold: dict
+    trend: dict
+
+
+@dataclass(frozen=True)
 class ModelView:
     rows: tuple[ModelRow, ...]
+    walkforward: WalkForwardLine | None = None
 
 
 def daily(engine: Engine, trades, principal_krw: float, days: int) -> DailyView:
@@ -83,7 +96,18 @@ def models(manager, markets) -> ModelView:
                                  metrics.get("roc_auc_buy")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             rows.append(ModelRow(market, "-", "-", "-", "-", None, None, f"{path}: {exc.__class__.__name__}"))
-    return ModelView(tuple(rows))
+    return ModelView(tuple(rows), walkforward_line(manager.root / "global" / "model_metadata.json"))
+
+
+def walkforward_line(path: Path) -> WalkForwardLine | None:
+    """The walk-forward summary `train --walkforward` stored; None when the model has none or it is unreadable."""
+    try:
+        summary = json.loads(path.read_text()).get("walkforward")
+        folds = summary["folds"]
+        return WalkForwardLine(folds[0]["test"][0][:10], folds[-1]["test"][1][:10], len(folds), summary["overall"],
+                               summary["baselines"]["buy_and_hold"], summary["baselines"]["trend"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None
 
 
 

@@ -131,8 +131,8 @@ def signal_row(result) -> dict:
         market=result.market, candle_at=to_db_time(signal.timestamp or result.at),
         buy_probability=signal.buy_probability, sell_probability=signal.sell_probability,
         hold_probability=signal.hold_probability, confidence=signal.confidence,
-        emergency_score=signal.emergency_score, action=signal.action, model_id=signal.model_id,
-        error=redact(signal.error) if signal.error else None, decision_action=decision.action if decision else None,
+        emergency_score=signal.emergency_score, expected_return=signal.expected_return, action=signal.action,
+        model_id=signal.model_id, error=redact(signal.error) if signal.error else None, decision_action=decision.action if decision else None,
         decision_approved=decision.approved if decision else None,
         decision_reason=redact(decision.reason) if decision else None,
         decision_reason_data=reason_data(decision.reason) if decision else None)

@@ -43,6 +43,7 @@ signals = Table(
     Column("hold_probability", Float, nullable=False),
     Column("confidence", Float, nullable=False),
     Column("emergency_score", Float, nullable=False),
+    Column("expected_return", Float),  # the calibrated expected net return, None from old models (migration 0007)
     Column("action", String(8), nullable=False),
     Column("model_id", String(128)),
     Column("error", Text),

@@ -1,4 +1,5 @@
-"""a position remembers its last entry signal: the expected-return rule holds it for its horizon from then
+"""the expected-return decision layer: a position remembers its last entry signal (the rule holds it for
+its horizon from then), and every signal row keeps the expected net return it was judged on
 
 Revision ID: 0007
 Revises: 0006
@@ -18,8 +19,12 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     with op.batch_alter_table("positions") as batch_op:
         batch_op.add_column(sa.Column("renewed_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("signals") as batch_op:
+        batch_op.add_column(sa.Column("expected_return", sa.Float, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("signals") as batch_op:
+        batch_op.drop_column("expected_return")
     with op.batch_alter_table("positions") as batch_op:
         batch_op.drop_column("renewed_at")
