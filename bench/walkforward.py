@@ -1,6 +1,6 @@
 """The walk-forward's own time: the 4 default markets over the whole bundled history, as
 `autotrader walkforward` runs it (28 quarterly folds, an LSTM a year, a head and calibration a quarter,
-10 candidates simulated on every validation slice, the test period and the trend rule simulated)."""
+30 candidates (entry margin x exit x cooldown) simulated on every validation slice, the test period and the trend rule simulated)."""
 from __future__ import annotations
 
 import time

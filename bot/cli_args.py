@@ -32,6 +32,12 @@ def existing_dir(path: Path, what: str) -> Path:
     return path
 
 
+def existing_file(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise UsageError(f"{what} {path} is not a file")
+    return path
+
+
 def instant(text: str | None, option: str) -> pd.Timestamp | None:
     """An ISO-8601 date or time (UTC unless it says otherwise), or None."""
     if text is None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bot.cli_args import (
     existing_dir,
+    existing_file,
     instant,
     markets_arg,
     model_dir_arg,
@@ -41,18 +42,42 @@ def _write_json(path: str | None, data: dict, what: str = "JSON") -> None:
         print(f"{what} written to {path}")
 
 
-def cmd_train(args, settings: Settings) -> int:
+def _walkforward_extra(path: str | None) -> dict | None:
     from core.research.metadata import walkforward_metadata
+
+    if not path:
+        return None
+    try:
+        return walkforward_metadata(existing_file(Path(path), "--walkforward"))
+    except ValueError as exc:  # not JSON, or not a walkforward report
+        raise UsageError(f"--walkforward: {exc}") from None
+
+
+def _train_label(args, extra: dict | None):
+    """The label to train on: --horizon/--threshold, else the walk-forward's chosen label, else 12:0.5%.
+    Defaults chosen for one label are not handed to a model trained on another."""
     from models.labels import LabelSpec
+
+    chosen = (extra or {}).get("decision_label") or {}
+    horizon = args.horizon if args.horizon is not None else int(chosen.get("horizon", 12))
+    threshold = args.threshold if args.threshold is not None else float(chosen.get("threshold", 0.005))
+    if chosen and (horizon, threshold) != (int(chosen["horizon"]), float(chosen["threshold"])):
+        raise UsageError(f"--walkforward chose its defaults for the label {chosen['horizon']}:{chosen['threshold']}; "
+                         f"train on that label (drop --horizon/--threshold) or run the walk-forward with "
+                         f"--labels {horizon}:{threshold}")
+    return LabelSpec(horizon=horizon, threshold=threshold)
+
+
+def cmd_train(args, settings: Settings) -> int:
     from models.training import TrainConfig, train_models
 
     data = existing_dir(Path(args.data), "--data")
     markets = markets_arg(args.markets, settings)
     out = training_out(args.out, args.replace_shipped)
-    spec = LabelSpec(horizon=args.horizon, threshold=args.threshold)
     config = TrainConfig(seed=args.seed, epochs=args.epochs, calibration=args.calibration,
                          per_market_heads=args.per_market_heads)
-    extra = walkforward_metadata(Path(args.walkforward)) if args.walkforward else None
+    extra = _walkforward_extra(args.walkforward)
+    spec = _train_label(args, extra)
     plan = None
     if args.validation_months:
         from core.research.metadata import final_plan
@@ -61,7 +86,9 @@ def cmd_train(args, settings: Settings) -> int:
     print(f"Training {', '.join(markets)} from {data} into {out} (horizon {spec.horizon}, threshold {spec.threshold:.3%})")
     report = train_models(data, markets, out, interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
                           spec=spec, config=config, progress=not args.quiet, plan=plan, extra_metadata=extra)
-    print("\nValidation split (early stopping, calibration, head selection; the test split is left for `evaluate`):")
+    left = ("no test split is left: judge this recipe with `walkforward`" if plan is not None
+            else "the test split is left for `evaluate`")
+    print(f"\nValidation split (early stopping, calibration, head selection; {left}):")
     print(report.table())
     if config.per_market_heads:
         print(f"\nPer-market heads kept (better validation log-loss than the global head): "
@@ -155,8 +182,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", help="model directory to write (default: a new models/trained-<date> directory; "
                                  "never the shipped models unless --replace-shipped)")
     p.add_argument("--replace-shipped", action="store_true", help="allow --out to be the shipped models directory")
-    p.add_argument("--horizon", type=int, default=12, help="label horizon in candles (default 12)")
-    p.add_argument("--threshold", type=float, default=0.005, help="net return beyond which a label is BUY/SELL (default 0.005)")
+    p.add_argument("--horizon", type=int, help="label horizon in candles (default 12, or the --walkforward report's)")
+    p.add_argument("--threshold", type=float, help="net return beyond which a label is BUY/SELL (default 0.005, "
+                                                   "or the --walkforward report's)")
     p.add_argument("--epochs", type=int, default=6, help="maximum LSTM epochs (default 6, early stopping)")
     p.add_argument("--calibration", choices=("platt", "isotonic"), default="platt")
     p.add_argument("--per-market-heads", action="store_true", help="also fit a head per market, kept where better")

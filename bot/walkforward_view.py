@@ -44,12 +44,17 @@ def walkforward_text(report: dict) -> str:
     auc = report["overall"]["auc"]
     if auc.get("buy") is not None:
         lines += ["", f"Mean one-vs-rest AUC over {auc['folds']} folds: buy {auc['buy']:.3f}, sell {auc['sell']:.3f}"]
-    lines += ["", "Targets:"] + [f"  {'met' if t['met'] else 'MISSED'}: {name} ({_value(t['value'])}; goal "
+    lines += ["", "Targets:"] + [f"  {_verdict(t['met'])}: {name} ({_value(t['value'])}; goal "
                                  f"{_value(t['goal'])})" for name, t in report["targets"].items()]
     d = report["defaults"]
+    label = f"label={d['label']['horizon']}:{d['label']['threshold']}"
     lines += ["", f"Defaults for the next period (chosen on {d['chosen_on']}): "
-                  + ", ".join(f"{k}={v}" for k, v in d["settings"].items())]
+                  + ", ".join([label] + [f"{k}={v}" for k, v in d["settings"].items() if k != "label"])]
     return "\n".join(lines)
+
+
+def _verdict(met) -> str:
+    return "not measured" if met is None else "met" if met else "MISSED"
 
 
 def _value(v) -> str:

@@ -63,7 +63,10 @@ def evaluate_model_dir(model_dir: Path, data_dir: Path, markets: Sequence[str], 
                 y, baseline.predict(scaled[:, -1, :].astype(np.float64)), returns, buy_threshold, sell_threshold)
         report["baselines"][market] = baselines
     if not report["markets"]:
-        raise EvaluationError("no market had enough out-of-sample rows: " + "; ".join(f"{m}: {r}" for m, r in report["skipped"].items()))
+        raise EvaluationError("no market had enough out-of-sample rows: "
+                              + "; ".join(f"{m}: {r}" for m, r in report["skipped"].items())
+                              + ". A model trained on every candle it was given (train --validation-months, as the "
+                              "shipped one) is judged by `autotrader walkforward`, or by evaluate on later candles")
     return report
 
 

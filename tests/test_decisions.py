@@ -162,3 +162,23 @@ def test_signals_settings_and_model_say_the_rule_the_expected_return_and_the_wal
                     "-40.0%; trend rule +20.0%, Sharpe 0.60, max drawdown -30.0%, 9 trades, profit factor 1.10.")
     path.write_text("{}")
     assert walkforward_line(path) is None
+
+
+def test_backtest_with_the_shipped_defaults_trades(tmp_path):
+    """The shipped model comes with the walk-forward's defaults, and the backtest applies them: it trades
+    (the old fixed thresholds made no trade here). In-sample for the shipped model: a behaviour, not evidence."""
+    import json
+
+    from core.service.defaults import chosen_defaults
+    from models.shipped import SHIPPED_MODEL_DIR
+    from tests.test_cli import run_cli
+
+    chosen = chosen_defaults(SHIPPED_MODEL_DIR)
+    assert chosen and "entry_margin" in chosen
+    out = tmp_path / "bt.json"
+    result = run_cli("backtest", "--data", "data/binance-1h", "--markets", "USDT-BTC,USDT-ETH,USDT-XRP,USDT-SOL",
+                     "--start", "2025-07-01", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"entry_margin={chosen['entry_margin']:.1%}" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["strategy"]["trades"] >= 5

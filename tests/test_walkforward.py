@@ -131,6 +131,21 @@ def test_the_cli_writes_json_and_a_picture(wf_data, tmp_path):
     assert written["folds"] and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert written["defaults"]["search"]["trials"] == 2 and "Optuna" in written["defaults"]["chosen_on"]
     assert written["defaults"]["settings"]["max_consecutive_losses"] == 5  # --set is what every candidate starts from
+    assert "not measured: mean AUC above the current model's" in result.stdout  # never claimed as met
+    models = tmp_path / "models"
+    mismatch = run_cli("train", "--data", str(wf_data), "--markets", ",".join(MARKETS), "--out", str(models),
+                       "--walkforward", str(out), "--horizon", "6", "--quiet")
+    assert mismatch.returncode == 2 and "chose its defaults for the label 12:0.005" in mismatch.stderr
+    trained = run_cli("train", "--data", str(wf_data), "--markets", ",".join(MARKETS), "--out", str(models),
+                      "--walkforward", str(out), "--validation-months", "2", "--head-months", "2", "--epochs", "1",
+                      "--quiet", timeout=600)
+    assert trained.returncode == 0, trained.stderr
+    meta = json.loads((models / "global" / "model_metadata.json").read_text())
+    assert meta["decision_defaults"] == {k: v for k, v in written["defaults"]["settings"].items() if k != "label"}
+    assert meta["walkforward"]["overall"]["trades"] == written["overall"]["trades"]
+    not_a_report = run_cli("train", "--data", str(wf_data), "--markets", ",".join(MARKETS), "--out", str(models),
+                           "--walkforward", str(plot))
+    assert not_a_report.returncode == 2 and "--walkforward:" in not_a_report.stderr
     bad = run_cli("walkforward", "--data", str(wf_data), "--markets", ",".join(MARKETS), "--labels", "twelve")
     assert bad.returncode == 2 and "--labels: expected HORIZON:THRESHOLD" in bad.stderr
     early = run_cli("walkforward", "--data", str(wf_data), "--markets", ",".join(MARKETS), "--start", "2024-10-01")

@@ -109,7 +109,7 @@ def fold_row(run: FoldRun) -> dict:
 def targets(strategy: dict, hold: dict, trend: dict, auc: dict) -> dict:
     """The product's targets for the shipped defaults, each with the figure reached."""
     def check(ok, value, goal):
-        return {"met": bool(ok), "value": value, "goal": goal}
+        return {"met": bool(ok), "value": value, "goal": goal}  # met None: not measured by this run
 
     sharpe = strategy.get("sharpe") or 0.0
     return {
@@ -120,7 +120,10 @@ def targets(strategy: dict, hold: dict, trend: dict, auc: dict) -> dict:
         "max drawdown at most half of buy-and-hold's": check(strategy["max_drawdown"] >= hold["max_drawdown"] / 2,
                                                              strategy["max_drawdown"], hold["max_drawdown"] / 2),
         "exposure between 10% and 70%": check(0.10 <= strategy["exposure"] <= 0.70, strategy["exposure"], [0.10, 0.70]),
-        "mean AUC above the current model's on the same folds": check(False, auc, "the same recipe: see the note"),
+        # Every fold trains the shipped recipe itself (same features, labels and hybrid), so there is no
+        # other model on these folds to be above: the target is reported as not measured, never as met.
+        "mean AUC above the current model's on the same folds": {
+            "met": None, "value": auc, "goal": "not measured: every fold trains the current recipe itself"},
     }
 
 
