@@ -71,7 +71,7 @@ def test_portfolio_tracks_trades_and_losing_streaks():
 
 @pytest.fixture(scope="module")
 def lenient_backtest():
-    settings = RiskSettings(decision_rule="threshold", buy_threshold=0.42, sell_threshold=0.5)
+    settings = RiskSettings(entry_margin=0.0025)  # a lower bar than the shipped 0.5%: a few trades in two months
     manager = MultiCoinModelManager(markets=["KRW-BTC", "KRW-ETH"])
     return run_backtest(DATA / "upbit-1h", ["KRW-BTC", "KRW-ETH"], manager, settings=settings)
 
@@ -88,7 +88,7 @@ def test_backtest_trades_and_reports_every_figure(lenient_backtest):
 
 def test_backtest_is_deterministic(lenient_backtest):
     again = run_backtest(DATA / "upbit-1h", ["KRW-BTC", "KRW-ETH"], MultiCoinModelManager(markets=["KRW-BTC", "KRW-ETH"]),
-                         settings=RiskSettings(decision_rule="threshold", buy_threshold=0.42, sell_threshold=0.5))
+                         settings=RiskSettings(entry_margin=0.0025))
     assert again.decisions() == lenient_backtest.decisions()
     assert again.metrics == lenient_backtest.metrics
 
