@@ -24,9 +24,13 @@ def walkforward_text(report: dict) -> str:
     lines = [f"Walk-forward on {c['data']} ({', '.join(c['markets'])}), trained on {c['train_data']}: "
              f"{len(report['folds'])} test periods of {c['test_months']} months from {c['start'][:10]}, "
              f"{c['window']} window, validation {c['validation_months']} months, LSTM refitted every "
-             f"{c['lstm_every']} folds; {report.get('seconds', 0):.0f} s", "",
-             "| fold | chosen on validation | AUC buy/sell | return | Sharpe | trades | PF | exposure | "
-             "B&H return | trend return |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"{c['lstm_every']} folds; {report.get('seconds', 0):.0f} s", ""]
+    fallback = [f["test"][0][:10] for f in report["folds"] if f.get("validation_traded_on", c["data"]) != c["data"]]
+    if fallback:
+        lines += [f"Validation slices without traded candles were simulated on {c['train_data']} (folds from "
+                  f"{', '.join(fallback)}); AUC is measured on the learnt candles' test rows.", ""]
+    lines += ["| fold | chosen on validation | AUC buy/sell | return | Sharpe | trades | PF | exposure | "
+              "B&H return | trend return |", "|---|---|---|---|---|---|---|---|---|---|"]
     for f in report["folds"]:
         auc = f["auc"]
         aucs = "-" if auc.get("buy") is None else f"{auc['buy']:.3f}/{auc['sell']:.3f}"

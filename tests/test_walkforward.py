@@ -113,6 +113,21 @@ def without_timings(value):
     return value
 
 
+def test_later_candles_of_another_source_are_traded_and_validation_falls_back_to_the_learnt_ones(wf_data, tmp_path):
+    """As with Upbit's KRW candles (since 2025) traded by a model learnt from Binance's history: a fold
+    whose validation slice has no traded candles chooses on the learnt candles of that slice."""
+    traded = tmp_path / "traded"
+    traded.mkdir()
+    for market in MARKETS:
+        candles = load_candle_csv(wf_data / f"{market}_1h.csv").loc["2025-07-01":]
+        write_candle_csv(candles, traded / f"{market}_1h.csv")
+    report = run_walkforward(traded, MARKETS, CONFIG, train_dir=wf_data, progress=False)
+    assert [f["test"][0][:10] for f in report["folds"]] == ["2025-07-01", "2025-09-01"]
+    assert report["folds"][0]["validation_traded_on"] == str(wf_data)  # 2025-05 .. 07: only the learnt candles
+    assert report["folds"][1]["validation_traded_on"] == str(traded)
+    assert report["overall"]["trades"] == sum(f["strategy"]["trades"] for f in report["folds"])
+
+
 def test_the_same_seed_gives_the_same_result(wf_data, report):
     again = run_walkforward(wf_data, MARKETS, CONFIG, progress=False)
     assert json.dumps(without_timings(again), sort_keys=True, default=str) == \

@@ -85,6 +85,7 @@ class Slice:
 
     ticks: pd.DatetimeIndex
     feeds: list = field(default_factory=list)
+    series: dict = field(default_factory=dict)  # the candles it is traded on
 
 
 def ticks_between(series: dict[str, pd.DataFrame], first: pd.Timestamp, end: pd.Timestamp, interval: pd.Timedelta):
@@ -112,7 +113,10 @@ def run_walkforward(data_dir: Path, markets: Sequence[str], config: WalkForwardC
     histories = {d.market: d.history for d in data[first_spec]}  # features do not depend on the label
     series = {m: priced_in_krw(load_candle_csv(_source(data_dir, train_dir, d)), _source(data_dir, train_dir, d).name)
               for m, d in zip(markets, data[first_spec])}
+    learnt = (series, histories)  # where a validation slice is traded when the trading data has no candles there
     if Path(data_dir) != train_dir:
+        learnt = ({d.market: priced_in_krw(load_candle_csv(d.source), d.source.name) for d in data[first_spec]},
+                  histories)
         histories = {}  # another data set for trading: its features are computed from its own candles
     interval = pd.Timedelta(seconds=config.interval_seconds)
     first = min(d.first for d in data[first_spec])
@@ -129,6 +133,7 @@ def run_walkforward(data_dir: Path, markets: Sequence[str], config: WalkForwardC
     scores: dict[int, list[SliceScore]] = {i: [] for i in range(len(candidates))}
     validations: list[Slice] = []
     runs: list[FoldRun] = []
+    validated_on: list[str] = []
     encoders: dict[tuple[int, int], object] = {}
     bar = tqdm(folds, desc="walk-forward", unit="fold", disable=not progress)
     for fold in bar:
@@ -139,9 +144,14 @@ def run_walkforward(data_dir: Path, markets: Sequence[str], config: WalkForwardC
             models.append(model)
             aucs.append(auc)
         validation = _slice(series, models, fold.plan.validation_start, fold.test_start, histories, config)
+        validated_on.append(str(data_dir))
+        if not len(validation.ticks):  # e.g. Upbit candles since 2025 traded, Binance's history learnt from
+            validation = _slice(learnt[0], models, fold.plan.validation_start, fold.test_start, learnt[1], config)
+            validated_on[-1] = str(train_dir)
         validations.append(validation)
         for i, candidate in enumerate(candidates):
-            result = simulate(series, validation.feeds[candidate.label], validation.ticks, candidate.settings, config)
+            result = simulate(validation.series, validation.feeds[candidate.label], validation.ticks,
+                              candidate.settings, config)
             scores[i].append(SliceScore.of(result.metrics))
         chosen = candidates[choose(candidates, scores, fold.index, config.min_exposure)]
         test = _slice(series, models, fold.test_start, fold.test_end, histories, config, labels=[chosen.label])
@@ -156,13 +166,15 @@ def run_walkforward(data_dir: Path, markets: Sequence[str], config: WalkForwardC
     searched = None
     if config.trials:
         def evaluate(candidate: Candidate) -> list[SliceScore]:
-            return [SliceScore.of(simulate(series, v.feeds[candidate.label], v.ticks, candidate.settings,
+            return [SliceScore.of(simulate(v.series, v.feeds[candidate.label], v.ticks, candidate.settings,
                                            config).metrics) for v in validations]
 
         defaults, best, n = search(base, len(config.labels), evaluate, config.trials, config.min_exposure,
                                    config.train.seed, progress)
         searched = {"trials": n, "score": best}
     report = summarise(runs, config, markets, data_dir, train_dir)
+    for row, where in zip(report["folds"], validated_on):
+        row["validation_traded_on"] = where
     report["defaults"] = {"label": config.labels[defaults.label].to_dict(), "settings": defaults.describe(RiskSettings()),
                           "chosen_on": "every fold's validation slice" + (" (Optuna search)" if searched else " (grid)"),
                           "search": searched}
@@ -221,5 +233,5 @@ def _slice(series, models: list[HybridModel], first: pd.Timestamp, end: pd.Times
     chosen = range(len(models)) if labels is None else labels
     feeds = [PrecomputedFeed(series, OneModel(models[i]), config.interval_seconds, ticks[0], ticks[-1], histories)
              for i in chosen] if len(ticks) else []
-    return Slice(ticks, feeds)
+    return Slice(ticks, feeds, series)
 
