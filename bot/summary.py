@@ -54,7 +54,7 @@ def run_summary(result, started_with: RiskSettings) -> str:
     defaults = RiskSettings()
     own = [f"{f.name}={with_unit(f.name, getattr(started_with, f.name))}" for f in fields(started_with)
            if getattr(started_with, f.name) != getattr(defaults, f.name)]
-    lines.append("Settings: " + ("the defaults except " + ", ".join(own) if own else "the defaults"))
+    lines.append("Settings: " + ("the built-in defaults except " + ", ".join(own) if own else "the built-in defaults"))
     if result.settings_changes:
         lines.append("Changed during the run: " + "; ".join(f"{when(at)} by {who}: {what}"
                                                           for at, who, what in result.settings_changes))

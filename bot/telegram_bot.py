@@ -77,12 +77,21 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     is always answered, so no client is left spinning."""
     user = update.effective_user
     rt = _rt(context)
-    if user is not None and user.id in rt.roles:
-        return
     message = update.effective_message
+    on_behalf = message is not None and message.sender_chat is not None  # an anonymous admin, a channel
+    if user is not None and user.id in rt.roles and not on_behalf:
+        return
     if update.callback_query is not None:
         await update.callback_query.answer("This bot is private.")
-    if user is None:  # a channel post, an anonymous group admin: nobody to authorise
+    if user is None or on_behalf:  # a channel post, an anonymous group admin: nobody to authorise
+        chat = update.effective_chat
+        parsed = parse_command(message.text or "") if message is not None else None
+        if parsed and chat is not None and chat.type != "channel" and chat.id not in rt.refused:
+            rt.refused.add(chat.id)  # told once per chat
+            await message.reply_text("Commands sent anonymously or on behalf of a chat cannot be authorised; "
+                                     "send them as yourself.")
+        log.warning("ignored %s sent on behalf of chat %s", f"/{parsed[0]}" if parsed else "a message",
+                    chat.id if chat else None)
         raise ApplicationHandlerStop
     parsed = parse_command(message.text or "") if message is not None else None
     what = f"/{parsed[0]}" if parsed else ("a button" if update.callback_query else "a message")

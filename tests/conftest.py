@@ -91,3 +91,23 @@ def db_url(request, tmp_path) -> str:
     """An empty database of each kind; every test that uses one runs on both."""
     with fresh_database(request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def upbit():
+    """A fake Upbit on 127.0.0.1 (quotation and exchange API) whose book fills every market order at
+    LIVE_PRICE; yields (server, book)."""
+    from tests.fakes.upbit_exchange import LIVE_PRICE, LIVE_START_KRW, FakeExchangeBook
+    from tests.fakes.upbit_server import FakeUpbit
+
+    book = FakeExchangeBook(lambda market: LIVE_PRICE, krw=LIVE_START_KRW, hang_seconds=0.6)
+    with FakeUpbit({}, exchange=book) as server:
+        yield server, book
+
+
+@pytest.fixture(scope="session")
+def short_data(tmp_path_factory) -> Path:
+    """The last 450 real Upbit KRW-BTC hours: 150 of warm-up, then 300 candles to trade (30 s at speed 10)."""
+    out = tmp_path_factory.mktemp("tg-data")
+    write_candle_csv(load_candle_csv(DATA / "upbit-1h" / "KRW-BTC_1h.csv").iloc[-450:], out / "KRW-BTC_1h.csv")
+    return out

@@ -21,19 +21,11 @@ from core.upbit.exchange_api import UpbitExchangeAPI
 from core.upbit.ratelimit import EXCHANGE_LIMITS, RateLimiter
 from tests.alerts import text
 from tests.fakes.feeds import BUY, HOLD, SELL, ScriptedFeed, hour
-from tests.fakes.upbit_exchange import FakeExchangeBook
-from tests.fakes.upbit_server import FakeUpbit
+from tests.fakes.upbit_exchange import LIVE_PRICE, LIVE_START_KRW
 from tests.test_agent import count
 
-PRICE = 100_000_000.0
-START_KRW = 1_000_000
-
-
-@pytest.fixture
-def upbit():
-    book = FakeExchangeBook(lambda market: PRICE, krw=START_KRW, hang_seconds=0.6)
-    with FakeUpbit({}, exchange=book) as server:
-        yield server, book
+PRICE = LIVE_PRICE  # the fake exchange fills every market order at this price (the `upbit` fixture)
+START_KRW = LIVE_START_KRW
 
 
 def api_for(server, book, secret=None, timeout=0.3):

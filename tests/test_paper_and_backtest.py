@@ -106,7 +106,7 @@ def test_backtest_cli_writes_json_and_plot(tmp_path):
     out, plot = tmp_path / "bt.json", tmp_path / "equity.png"
     result = run_cli("backtest", "--markets", "KRW-BTC,KRW-ETH", "--set", "buy_threshold=0.42", "--json", str(out), "--plot", str(plot))
     assert result.returncode == 0, result.stderr
-    assert "| Total return |" in result.stdout and "Settings: the defaults except buy_threshold=0.42" in result.stdout
+    assert "| Total return |" in result.stdout and "Settings: the built-in defaults except buy_threshold=0.42" in result.stdout
     report = json.loads(out.read_text())
     assert {"open_positions", "settings_changes"} <= set(report) and "total_return" in report["strategy"]
     assert set(report) >= {"strategy", "buy_and_hold", "period"}

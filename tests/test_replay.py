@@ -84,7 +84,7 @@ def test_run_replay_cli_answers_commands_and_ends_with_a_summary(db_url):
     assert "cooldown_hours set to 12 h (was 0 h)" in out and "buy_threshold = 0.42" in out
     assert "system: autotrader started: paper (replay) mode, KRW-BTC" in out and "Replay finished" in out
     assert "| Total return |" in out and "| Largest drawdown |" in out and "total_return" not in out
-    assert "Settings: the defaults except buy_threshold=0.42" in out
+    assert "Settings: the built-in defaults except buy_threshold=0.42" in out
     assert "Changed during the run: " in out and "by console: cooldown_hours=12.0" in out
     assert ("Open at the end (valued at each market's last close" in out
             or "No position was open at the end" in out)

@@ -9,10 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, select
 
-from core.data.candles import load_candle_csv, write_candle_csv
+from core.data.candles import load_candle_csv
 from core.storage.schema import outbox
 from core.trading.events import PRIORITY
 from tests.alerts import text
@@ -55,14 +54,6 @@ def buttons(message) -> list[tuple[str, str]]:
 
 def alerts(tg: FakeTelegram, chat: int) -> list[str]:
     return [s.text for s in tg.to(chat) if s.method == "sendMessage" and s.text.startswith("<b>")]
-
-
-@pytest.fixture(scope="module")
-def short_data(tmp_path_factory) -> Path:
-    """The last 450 real Upbit KRW-BTC hours: 150 of warm-up, then 300 candles to trade (30 s at speed 10)."""
-    out = tmp_path_factory.mktemp("tg-data")
-    write_candle_csv(load_candle_csv(DATA / "upbit-1h" / "KRW-BTC_1h.csv").iloc[-450:], out / "KRW-BTC_1h.csv")
-    return out
 
 
 def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path, db_url):

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from core.service.queries import market
 from core.service.registry import Arg, Role, Source, UsageError, choice, command
 from core.service.replies import AlertsView, Notice, SaleView
+from core.storage.settings_store import audit
 from core.storage.users import PREFERENCES, register, set_preference, subscribers
 from core.trading.events import KINDS
 from core.trading.parameters import warning_for, with_unit
@@ -112,22 +113,50 @@ def markets(ctx, action: str | None = None, name: str | None = None):
     return Notice(f"Watching: {', '.join(ctx.agent.change_markets(action, name, ctx.caller))}")
 
 
-@command("start", "/start", "register this chat for alerts and show your role", sources=TELEGRAM)
+@command("start", "/start", "register for alerts (in your private chat with the bot) and show your role",
+         sources=TELEGRAM)
 def start(ctx):
     caller = ctx.caller
-    register(ctx.agent.db, caller.user_id, caller.chat_id, str(caller.role), datetime.now(timezone.utc))
     role = "an admin" if caller.is_admin else "a viewer"
+    if caller.chat_type != "private":
+        # fills and balances are not for every member of a group: alerts go to the user's private chat
+        register(ctx.agent.db, caller.user_id, caller.user_id, str(caller.role), datetime.now(timezone.utc))
+        return Notice(f"Registered: you are {role}. Alerts go to your private chat with me, not to this group "
+                      f"(open it and send /start there if you have not). An admin may send /alerts group on here "
+                      f"to have this group receive them.")
+    register(ctx.agent.db, caller.user_id, caller.chat_id, str(caller.role), datetime.now(timezone.utc))
     return Notice(f"Registered: you are {role}; alerts will come to this chat. /help lists commands, /alerts "
                   f"chooses which alerts you get.")
 
 
 def _kind(text: str) -> str:
-    if text.lower() not in KINDS:
-        raise UsageError(f"unknown alert kind {text!r}; one of: {', '.join(KINDS)}")
+    if text.lower() not in KINDS + ("group",):
+        raise UsageError(f"unknown alert kind {text!r}; one of: {', '.join(KINDS)}, or group")
     return text.lower()
 
 
-@command("alerts", "/alerts <kind> on|off|silent", "choose which alerts you get", sources=TELEGRAM,
+def _group_alerts(ctx, preference: str) -> Notice:
+    """An admin's alerts to the group this is sent in (on) or back to their private chat (off)."""
+    caller = ctx.caller
+    if not caller.is_admin:
+        raise UsageError("only an admin may send alerts to a group")
+    if preference not in ("on", "off"):
+        raise UsageError("expected /alerts group on or /alerts group off")
+    if preference == "on" and caller.chat_type == "private":
+        raise UsageError("send /alerts group on in the group that should receive the alerts")
+    chat = caller.chat_id if preference == "on" else caller.user_id
+    register(ctx.agent.db, caller.user_id, chat, str(caller.role), datetime.now(timezone.utc))
+    with ctx.agent.db.begin() as conn:
+        audit(conn, ctx.agent.clock(), caller.user_id, caller.source, "alerts",
+              f"group {preference} (chat {chat})", True)
+    if preference == "on":
+        return Notice("Your alerts now go to this group. Warning: every member of this group will see signals, "
+                      "fills, positions and balances. /alerts group off sends them back to your private chat.")
+    return Notice("Your alerts go to your private chat again.")
+
+
+@command("alerts", "/alerts <kind> on|off|silent, or /alerts group on|off (admin, in a group)",
+         "choose which alerts you get, and where", sources=TELEGRAM,
          args=(Arg("kind", _kind, optional=True), Arg("preference", choice(*PREFERENCES), optional=True)))
 def alerts(ctx, kind: str | None = None, preference: str | None = None):
     user_id = ctx.caller.user_id
@@ -139,5 +168,7 @@ def alerts(ctx, kind: str | None = None, preference: str | None = None):
         return AlertsView(tuple((k, mine.preference(k)) for k in KINDS))
     if preference is None:
         raise UsageError("expected a kind and on, off or silent")
+    if kind == "group":
+        return _group_alerts(ctx, preference)
     set_preference(ctx.agent.db, user_id, kind, preference)
     return Notice(f"{kind} alerts: {preference}.")

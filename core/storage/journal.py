@@ -25,6 +25,7 @@ class Journal:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._last_error: dict[str, str] = {}  # market -> error already announced
+        self._last_order_error: str | None = None  # the last order failure announced, for any market
         self._warming_told: set[str] = set()  # markets whose warm-up was announced (once each)
 
     def record_step(self, result, portfolio: Portfolio) -> list[Event]:
@@ -55,16 +56,23 @@ class Journal:
     def _remember(self, result) -> None:
         if result.warming_up is not None:
             self._warming_told.add(result.market)
+        if result.fill is not None:
+            self._last_order_error = None
         if result.error is None:
             self._last_error.pop(result.market, None)
         elif result.decision is None or not result.decision.approved:
             self._last_error[result.market] = result.error
+        elif result.order_state != "unknown":
+            self._last_order_error = result.error
 
     def _repeated(self, result, event: Event) -> bool:
         """A market skipped for the same reason every candle is announced once, not every hour; a warm-up
-        once per market."""
+        once per market; orders refused for the same reason (e.g. while Upbit blocks every request after
+        a 418, the same text until the block ends) once until an order fills or fails otherwise."""
         if result.warming_up is not None:
             return result.market in self._warming_told
+        if event.name == "order_failed" and result.order_state != "unknown":
+            return result.error == self._last_order_error
         return event.kind == "error" and result.decision is None and self._last_error.get(result.market) == result.error
 
     def record_order(self, order, at: datetime) -> None:

@@ -2,6 +2,8 @@
 Messages carry Upbit's error name and message, never keys."""
 from __future__ import annotations
 
+import re
+
 from core.data.sources import SourceUnavailable
 from core.trading.exchange import (
     AccessDenied,
@@ -80,25 +82,52 @@ _BY_NAME = {
     "jwt_verification": UpbitAuthError,
     "expired_access_key": UpbitAuthError,
     "nonce_used": UpbitAuthError,
+    "no_authorization_i_p": UpbitAuthError,  # Upbit's own spelling of its IP allow-list error
     "no_authorization_ip": UpbitAuthError,
     "out_of_scope": UpbitAuthError,
 }
 
+# Upbit answers a 418 with "the time of the block" in its text, in no documented format; Retry-After
+# when present wins. Without either, a first block is assumed to last this long (Upbit lengthens
+# repeated ones, so waiting too little costs more than waiting too much).
+DEFAULT_BLOCK_SECONDS = 300.0
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(초|분|시간|s\b|sec|second|m\b|min|minute|h\b|hour)", re.IGNORECASE)
+_UNIT_SECONDS = {"초": 1, "s": 1, "sec": 1, "second": 1, "분": 60, "m": 60, "min": 60, "minute": 60,
+                 "시간": 3600, "h": 3600, "hour": 3600}
+
+
+def block_seconds(message: str | None) -> float | None:
+    """The block time a 418's text states ("blocked for 60 seconds", "60초"), in seconds; None if none."""
+    match = _DURATION.search(message or "")
+    if not match:
+        return None
+    unit = match.group(2).lower()
+    return float(match.group(1)) * _UNIT_SECONDS.get(unit, _UNIT_SECONDS.get(unit.rstrip("s"), 1))
+
 
 def error_from_http(response) -> UpbitError:
     """The typed error for a failed HTTP answer (a requests.Response): Upbit's error name and message
-    from its JSON body when there is one, and Retry-After for rate limits."""
+    from its JSON body when there is one (a plain-text body is kept as the message), and the wait a
+    rate limit asks for (Retry-After, or the block time a 418 states)."""
     name = message = None
     try:
-        body = response.json().get("error", {})
-        name, message = body.get("name"), body.get("message")
-    except (ValueError, AttributeError):
-        pass
-    try:
-        retry_after = float(response.headers.get("Retry-After") or 1)
+        body = response.json()
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        if isinstance(error, dict):
+            name, message = error.get("name"), error.get("message")
     except ValueError:
-        retry_after = 1.0
-    return error_for_response(response.status_code, name, message, retry_after)
+        message = (response.text or "").strip()[:200] or None
+    if name is not None:
+        name = str(name)  # Upbit sends some names as numbers: {"name": 404, "message": "Code not found"}
+    if message is not None:
+        message = str(message)
+    try:
+        retry_after = float(response.headers.get("Retry-After"))
+    except (TypeError, ValueError):
+        retry_after = None
+    if response.status_code == 418 and retry_after is None:
+        retry_after = block_seconds(message) or DEFAULT_BLOCK_SECONDS
+    return error_for_response(response.status_code, name, message, retry_after if retry_after is not None else 1.0)
 
 
 def error_for_response(status: int, name: str | None, message: str | None, retry_after: float = 1.0) -> UpbitError:

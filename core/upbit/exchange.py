@@ -4,7 +4,7 @@ Market buy by KRW amount (`ord_type=price`), market sell by volume (`ord_type=ma
 the identifier the cycle stored before sending. When the answer to an order is lost (timeout,
 dropped connection, 5xx, malformed JSON) the order is looked up by that identifier before anything
 else; it is never sent twice. A fill is judged by executed volume: a market order that filled may
-end in state `cancel`, and a partly filled one is booked for what executed.
+end in state `cancel` (or `prevented`), and a partly filled one is booked for what executed.
 """
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ from core.upbit.exchange_api import UpbitExchangeAPI
 
 log = logging.getLogger(__name__)
 
-FINAL_STATES = ("done", "cancel")  # an order in one of these changes no more
+# An order in one of these changes no more. `prevented`: self-trade prevention (since 2025-07) stopped
+# it; what executed before that stays executed.
+FINAL_STATES = ("done", "cancel", "prevented")
 
 
 def _number(value) -> float:
@@ -39,16 +41,40 @@ def _number(value) -> float:
         raise UpbitServerError(f"Upbit answered a malformed number {value!r}") from None
 
 
-def fill_of(order: dict, at: datetime | None = None) -> Fill | None:
-    """What an order executed, from its trades; None when nothing did."""
+def _funds(order: dict, executed: float) -> float | None:
+    """The KRW an order's executed part was worth: its trades, else `executed_funds`, else for a limit
+    order executed volume x its unit price. None when the answer does not say (for `ord_type=price`
+    Upbit's `price` is the order's KRW total, not a unit price, so it is never used as one)."""
+    trades = order.get("trades") or []
+    if not isinstance(trades, list):
+        raise UpbitServerError(f"Upbit order: trades is a {type(trades).__name__}, not a list")
+    funds = sum(_number(t.get("funds")) for t in trades if isinstance(t, dict))
+    if funds > 0:
+        return funds
+    if _number(order.get("executed_funds")) > 0:
+        return _number(order.get("executed_funds"))
+    if order.get("ord_type") == "limit" and _number(order.get("price")) > 0:
+        return executed * _number(order.get("price"))
+    return None
+
+
+def fill_of(order: dict, identifier: str, at: datetime | None = None) -> Fill | None:
+    """What an order executed; None when nothing did. Upbit omits null fields (and `identifier` on
+    orders created before 2024-10-18), so every field but market and side is optional; an answer that
+    says something executed without saying for how much raises UpbitServerError (asked again later)."""
+    if not isinstance(order, dict):
+        raise UpbitServerError(f"Upbit order {identifier}: expected an object, got {type(order).__name__}")
     executed = _number(order.get("executed_volume"))
     if executed <= 0:
         return None
-    trades = order.get("trades") or []
-    funds = sum(_number(t.get("funds")) for t in trades) or executed * _number(order.get("price"))
-    if funds <= 0:
-        raise UpbitServerError(f"Upbit order {order.get('identifier')}: executed {executed} without funds")
-    return Fill(market=order["market"], side=order["side"], identifier=order["identifier"], price_krw=funds / executed,
+    market, side = order.get("market"), order.get("side")
+    if not market or side not in ("bid", "ask"):
+        raise UpbitServerError(f"Upbit order {identifier}: the answer has no market or side")
+    funds = _funds(order, executed)
+    if funds is None:
+        raise UpbitServerError(f"Upbit order {identifier}: executed {executed} but the answer says neither its "
+                               f"trades nor its funds yet; asked again later")
+    return Fill(market=market, side=side, identifier=identifier, price_krw=funds / executed,
                 volume=executed, fee_krw=_number(order.get("paid_fee")), funds_krw=funds,
                 at=at or datetime.now(timezone.utc))
 
@@ -85,8 +111,8 @@ class UpbitExchange:
                                              f"traded (checked again by reconciliation)",
                                              status=getattr(exc, "status", None), name=getattr(exc, "name", None)) from None
         else:
-            state = str(answer.get("state", "wait"))
-            status = OrderStatus(identifier, state, None, final=state in FINAL_STATES)
+            state = str(answer.get("state", "wait")) if isinstance(answer, dict) else "wait"
+            status = OrderStatus(identifier, state, None, final=False)  # its fill comes from the look-up
         status = self._settled(identifier, status, at)
         if status.fill is None:
             if status.final:
@@ -132,12 +158,15 @@ class UpbitExchange:
             order = self.api.order(identifier=identifier)
         except UpbitOrderNotFoundError:
             return None
+        fill = fill_of(order, identifier, at)  # checks the answer's shape too
         state = str(order.get("state"))
-        return OrderStatus(identifier, state, fill_of(order, at), final=state in FINAL_STATES)
+        return OrderStatus(identifier, state, fill, final=state in FINAL_STATES)
 
     def balances(self) -> Balances:
         krw, coins = 0.0, {}
         for row in self.api.accounts():
+            if not isinstance(row, dict):
+                raise UpbitServerError(f"Upbit /v1/accounts: a row is a {type(row).__name__}, not an object")
             amount = _number(row.get("balance")) + _number(row.get("locked"))
             currency = row.get("currency")
             if currency == "KRW":

@@ -6,7 +6,8 @@ makes an order idempotent here. Requests are signed as Upbit documents (core.upb
 
 Retrying: reads are retried on 429, 5xx, timeouts and malformed answers. An order is sent again
 only after a 429 (Upbit rejects those before executing anything); after a timeout, a lost
-connection or a 5xx the caller must look the identifier up instead (core.trading.upbit_exchange).
+connection or a 5xx the caller must look the identifier up instead (core.upbit.exchange). Nothing
+is retried after a 418: every group stops until the block Upbit states has passed.
 """
 from __future__ import annotations
 
@@ -81,9 +82,9 @@ class UpbitExchangeAPI:
         while True:
             try:
                 return self._once(method, path, params, group)
-            except UpbitRateLimitError:  # rejected before execution: safe to send again, after the wait
-                if attempt >= RATE_LIMIT_RETRIES or self._cooling(group):
-                    raise
+            except UpbitRateLimitError as exc:  # rejected before execution: safe to send again, after the wait
+                if exc.blocked or attempt >= RATE_LIMIT_RETRIES or self._cooling(group):
+                    raise  # never after a 418: repeating the violation lengthens the block
             except (UpbitNetworkError, UpbitServerError) as exc:
                 if attempt >= retries:
                     raise
@@ -121,6 +122,10 @@ class UpbitExchangeAPI:
                 raise UpbitServerError(f"Upbit {method} {path} answered {response.status_code} with malformed JSON",
                                        status=response.status_code) from None
         error = error_from_http(response)
+        if isinstance(error, UpbitRateLimitError) and error.blocked:
+            text = self.limiter.block(error.retry_after, str(error))
+            log.error("%s", text)
+            raise UpbitRateLimitError(text, status=418, name=error.name, retry_after=error.retry_after, blocked=True)
         if isinstance(error, UpbitRateLimitError):
             delay = self.limiter.rejected(group, error.retry_after)
             log.warning("%s; %s requests wait %.1f s", error, group, delay)

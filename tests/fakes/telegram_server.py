@@ -34,6 +34,7 @@ class FakeTelegram:
         self.sent: list[Sent] = []
         self.calls: list[str] = []
         self.commands: list | None = None
+        self.answered: list[str] = []  # callback query ids answered
         self.faults: list[tuple[str, int, int | None]] = []
         self.outage: set[str] = set()
         self._ids = itertools.count(1)
@@ -80,12 +81,55 @@ class FakeTelegram:
                "entities": entities}
         self._queue({"message": msg})
 
-    def press(self, user_id: int, data: str, on: Sent) -> None:
-        message = {"message_id": on.params["message_id"], "date": int(time.time()),
-                   "chat": {"id": on.chat_id, "type": "private"}, "from": BOT, "text": on.text}
-        self._queue({"callback_query": {"id": str(next(self._ids)), "from": {"id": user_id, "is_bot": False,
-                                                                             "first_name": "u"},
-                                        "chat_instance": "1", "data": data, "message": message}})
+    def press(self, user_id: int, data: str | None, on: Sent | None = None, message_id: int = 1,
+              chat_id: int | None = None) -> str:
+        """A button press (callback query) on a message we sent, or on an old one by id; data None is a
+        press without callback data (a game button, or a client that dropped it). Returns its id."""
+        message = {"message_id": on.params["message_id"] if on else message_id, "date": int(time.time()),
+                   "chat": {"id": on.chat_id if on else (chat_id or user_id), "type": "private"}, "from": BOT,
+                   "text": on.text if on else "an old question"}
+        query_id = str(next(self._ids))
+        query = {"id": query_id, "from": {"id": user_id, "is_bot": False, "first_name": "u"}, "chat_instance": "1",
+                 "message": message}
+        if data is not None:
+            query["data"] = data
+        self._queue({"callback_query": query})
+        return query_id
+
+    def edit(self, user_id: int, text: str, message_id: int = 1) -> None:
+        """The user edits an old message of theirs into `text` (an `edited_message` update)."""
+        msg = self._message_body(user_id, text, user_id, "private", message_id)
+        msg["edit_date"] = int(time.time())
+        self._queue({"edited_message": msg})
+
+    def channel_post(self, chat_id: int, text: str) -> None:
+        """A post in a channel the bot is in: no `from`, only the channel as `sender_chat`."""
+        msg = self._message_body(None, text, chat_id, "channel")
+        msg["sender_chat"] = {"id": chat_id, "type": "channel", "title": "a channel"}
+        self._queue({"channel_post": msg})
+
+    def anonymous(self, chat_id: int, text: str) -> None:
+        """A group admin posting anonymously: `from` is Telegram's GroupAnonymousBot, `sender_chat` the group."""
+        msg = self._message_body(None, text, chat_id, "supergroup")
+        msg["from"] = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
+        msg["sender_chat"] = {"id": chat_id, "type": "supergroup", "title": "a group"}
+        self._queue({"message": msg})
+
+    def without_sender(self, chat_id: int, text: str) -> None:
+        """A group message with no `from` at all (e.g. forwarded automatically from a linked channel)."""
+        msg = self._message_body(None, text, chat_id, "supergroup")
+        msg["sender_chat"] = {"id": chat_id - 1, "type": "channel", "title": "linked channel"}
+        msg["is_automatic_forward"] = True
+        self._queue({"message": msg})
+
+    def _message_body(self, user_id: int | None, text: str, chat_id: int, chat_type: str,
+                      message_id: int | None = None) -> dict:
+        entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
+        msg = {"message_id": message_id or next(self._message_ids), "date": int(time.time()),
+               "chat": {"id": chat_id, "type": chat_type}, "text": text, "entities": entities}
+        if user_id is not None:
+            msg["from"] = {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}
+        return msg
 
     def fail(self, method: str, status: int, retry_after: int | None = None) -> None:
         with self._lock:
@@ -174,6 +218,8 @@ class FakeTelegram:
         return self._record("editMessageText", params)
 
     async def _answerCallbackQuery(self, params):
+        with self._lock:
+            self.answered.append(str(params.get("callback_query_id")))
         return True
 
     async def _setMyCommands(self, params):

@@ -13,6 +13,17 @@ Faults are queued per route, e.g. `book.fault("POST /v1/orders", "timeout_after"
   429             answer 429 (never executed, as on Upbit)
   malformed       execute (orders), then answer 200 with a body that is not JSON
   partial         a market order that executes only 60% and ends in state cancel
+  prevented       a market order stopped by self-trade prevention after 30% (state prevented)
+  prevented_none  the same with nothing executed
+  429_plain       429 with a plain-text body and no Retry-After header, as Upbit's edge sends it
+  418             block every request for `block_seconds` (stated in the answer's text); each request
+                  while blocked answers 418 again and lengthens the block, as on Upbit
+  no_trades       (GET /v1/order) the order's trades list comes back empty, executed_funds still there
+  no_funds        (GET /v1/order) neither trades nor executed_funds: only the volume is known yet
+
+Like the real API it is rude by default: null fields are omitted, counts are strings
+(`trades_count: "0"`), error names may be numbers (`{"name": 404, ...}`), and with
+`answers_identifier = False` a look-up omits `identifier` (Upbit returns it only for some orders).
 """
 from __future__ import annotations
 
@@ -29,6 +40,8 @@ import jwt
 from core.upbit.auth import query_string
 
 FEE = 0.0005
+LIVE_PRICE = 100_000_000.0  # what the `upbit` test fixture fills every market order at
+LIVE_START_KRW = 1_000_000
 
 
 class Hang(Exception):
@@ -49,6 +62,10 @@ class FakeExchangeBook:
         self.orders: dict[str, dict] = {}  # identifier -> order
         self.faults: dict[str, list[str]] = {}
         self.rejected_duplicates = 0  # orders refused for reusing an identifier
+        self.answers_identifier = True
+        self.block_seconds = 2.0
+        self.blocked_until = 0.0  # time.monotonic() before which every request answers 418
+        self.requests_while_blocked = 0
         self.auth_failures: list[str] = []
         self.requests: list[str] = []
         self._nonces: set[str] = set()
@@ -75,8 +92,20 @@ class FakeExchangeBook:
         if problem:
             self.auth_failures.append(problem)
             return 401, {"error": {"name": problem, "message": "JWT check failed"}}, {}
+        with self.lock:
+            if fault == "418":
+                self.blocked_until = time.monotonic() + self.block_seconds
+            if time.monotonic() < self.blocked_until:
+                if fault != "418":
+                    self.requests_while_blocked += 1
+                    self.blocked_until += self.block_seconds  # persisting lengthens the block
+                left = self.blocked_until - time.monotonic()
+                return 418, {"error": {"name": 418, "message": f"IP blocked for {left:.0f} seconds "
+                                                                f"(too many requests)"}}, {}
         if fault == "timeout_before":
             raise Hang(self.hang_seconds)
+        if fault == "429_plain":
+            return 429, b"Too many API requests.", {}
         if fault == "429":
             return 429, {"error": {"name": "too_many_requests", "message": "injected"}}, {"Retry-After": "0"}
         if fault == "500":
@@ -85,13 +114,16 @@ class FakeExchangeBook:
             status, answer = 200, self._accounts()
         elif route == "POST /v1/orders":
             time.sleep(self.order_latency)
-            status, answer = self._place(params, partial=fault == "partial")
+            status, answer = self._place(params, share={"partial": 0.6, "prevented": 0.3, "prevented_none": 0.0}
+                                         .get(fault, 1.0), prevented=fault in ("prevented", "prevented_none"))
         elif route == "GET /v1/order":
             status, answer = self._lookup(params)
+            if status == 200:
+                answer = self._answered(answer, fault)
         elif route == "DELETE /v1/order":
             status, answer = self._lookup(params)
         else:
-            return 404, {"error": {"name": "not_found", "message": path}}, {}
+            return 404, {"error": {"name": 404, "message": "Code not found"}}, {}
         if fault in ("timeout_after", "drop_after"):
             raise Hang(self.hang_seconds if fault == "timeout_after" else 0.0)
         if fault == "500_after":
@@ -135,7 +167,18 @@ class FakeExchangeBook:
                                  "unit_currency": "KRW"})
             return rows
 
-    def _place(self, params: dict, partial: bool) -> tuple[int, dict]:
+    def _answered(self, order: dict, fault: str | None) -> dict:
+        """A look-up's answer as Upbit shapes it: nulls omitted, maybe no identifier, maybe no trades yet."""
+        out = {k: v for k, v in order.items() if v is not None}
+        if not self.answers_identifier:
+            out.pop("identifier", None)
+        if fault in ("no_trades", "no_funds"):
+            out["trades"], out["trades_count"] = [], "0"
+        if fault == "no_funds":
+            out.pop("executed_funds", None)
+        return out
+
+    def _place(self, params: dict, share: float = 1.0, prevented: bool = False) -> tuple[int, dict]:
         market, side, ord_type = params.get("market", ""), params.get("side"), params.get("ord_type")
         identifier = params.get("identifier")
         currency = market.split("-")[-1]
@@ -144,7 +187,7 @@ class FakeExchangeBook:
                 self.rejected_duplicates += 1
                 return 400, {"error": {"name": "create_order_error", "message": "identifier already used"}}
             price = float(self.price_of(market))
-            share = 0.6 if partial else 1.0
+            partial = share < 1.0
             if side == "bid" and ord_type == "price":
                 amount = float(params["price"])
                 if amount < 5000:
@@ -155,8 +198,9 @@ class FakeExchangeBook:
                 volume = round(funds / price, 8)  # Upbit's volumes have 8 decimals
                 self.krw -= funds * (1 + FEE)
                 held = self.coins.setdefault(currency, [0.0, 0.0])
-                held[1] = (held[0] * held[1] + funds) / (held[0] + volume)
-                held[0] += volume
+                if volume > 0:
+                    held[1] = (held[0] * held[1] + funds) / (held[0] + volume)
+                    held[0] += volume
                 state = "cancel"  # Upbit's filled market buys usually end so: judge by executed volume
                 requested = {"price": params["price"], "volume": None}
             elif side == "ask" and ord_type == "market":
@@ -174,16 +218,20 @@ class FakeExchangeBook:
                 requested = {"price": None, "volume": params["volume"]}
             else:
                 return 400, {"error": {"name": "invalid_parameter", "message": "unsupported order"}}
+            if prevented:
+                state = "prevented"
             now = datetime.now(timezone.utc).isoformat()
             order = {"uuid": str(uuidlib.uuid4()), "side": side, "ord_type": ord_type, **requested,
                      "state": state, "market": market, "created_at": now, "identifier": identifier,
-                     "executed_volume": f"{volume:.8f}", "paid_fee": f"{funds * FEE:.8f}", "trades_count": 1,
+                     "executed_volume": f"{volume:.8f}", "paid_fee": f"{funds * FEE:.8f}",
+                     "executed_funds": f"{funds:.8f}", "trades_count": "1" if volume > 0 else "0",
                      "remaining_volume": "0", "trades": [{"market": market, "uuid": str(uuidlib.uuid4()),
                                                           "price": f"{price}", "volume": f"{volume:.8f}",
-                                                          "funds": f"{funds:.8f}", "side": side, "created_at": now}]}
+                                                          "funds": f"{funds:.8f}", "side": side, "created_at": now}]
+                     if volume > 0 else []}
             self.orders[identifier] = order
-            return 201, {**{k: v for k, v in order.items() if k != "trades"}, "state": "wait",
-                         "executed_volume": "0", "trades_count": 0}
+            answer = {k: v for k, v in order.items() if k != "trades" and v is not None}
+            return 201, {**answer, "state": "wait", "executed_volume": "0", "executed_funds": "0", "trades_count": "0"}
 
     def _lookup(self, params: dict) -> tuple[int, dict]:
         with self.lock:

@@ -122,7 +122,7 @@ class FakeUpbit:
                                                              "message": "injected"}}, {"Retry-After": "0"})
                     market = query.get("market", "")
                     if market not in fake.series:
-                        return self._send(404, {"error": {"name": "Code not found", "message": "market not found"}})
+                        return self._send(404, {"error": {"name": 404, "message": "Code not found"}})  # as Upbit
                     count = min(int(query.get("count", 200)), 200)
                     rows = fake.candles(market, query.get("to"), count)
                     return self._send(200, rows, {"Remaining-Req": "group=candles; min=599; sec=9"})
@@ -130,6 +130,6 @@ class FakeUpbit:
                     markets = query.get("markets", "").split(",")
                     rows = [{"market": m, "trade_price": float(fake.series[m]["close"].iloc[-1])} for m in markets if m in fake.series]
                     return self._send(200, rows)
-                self._send(404, {"error": {"name": "not_found", "message": self.path}})
+                self._send(404, {"error": {"name": 404, "message": "Code not found"}})
 
         return Handler
