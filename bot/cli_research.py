@@ -143,6 +143,17 @@ def cmd_backtest(args, settings: Settings) -> int:
     return 0
 
 
+def _context_groups(text: str | None) -> tuple[str, ...]:
+    from core.research.context import parse_groups
+
+    if not text:
+        return ()
+    try:
+        return parse_groups(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_walkforward(args, settings: Settings) -> int:
     from bot.walkforward_view import walkforward_png, walkforward_text
     from core.research.baselines import sleeve_settings
@@ -163,9 +174,9 @@ def cmd_walkforward(args, settings: Settings) -> int:
                                min_exposure=args.min_exposure, slippage=args.slippage,
                                train=TrainConfig(seed=args.seed, epochs=args.epochs, calibration=args.calibration,
                                                  patience=1),
-                               interval=settings.candle_interval, interval_seconds=settings.interval_seconds)
-    report = run_walkforward(data, markets, config, train_dir=train,
-                             progress=not args.quiet)
+                               interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
+                               context=_context_groups(args.context))
+    report = run_walkforward(data, markets, config, train_dir=train, progress=not args.quiet)
     print(walkforward_text(report))
     _write_json(args.json, report)
     if args.plot:
@@ -235,6 +246,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="a setting every candidate starts from (the grid still chooses entry_margin, stop_loss, "
                         "trailing_stop and cooldown_hours), e.g. --set max_consecutive_losses=5 (repeatable)")
+    p.add_argument("--context", help="judge a context block beside the 46 features, for the head only: cross "
+                                     "(BTC's return and volatility, breadth), long (7-day return, EMA200 distance), "
+                                     "or cross,long (docs/features.md)")
     p.add_argument("--min-exposure", type=float, default=0.10, help="penalise choices invested less (default 0.10)")
     p.add_argument("--calibration", choices=("platt", "isotonic"), default="platt")
     p.add_argument("--epochs", type=int, default=6, help="maximum LSTM epochs (default 6)")

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from core.data.features import FEATURE_NAMES, SEQUENCE_LENGTH
+from core.data.features import FEATURE_NAMES, N_FEATURES, SEQUENCE_LENGTH
 from models.calibration import Calibration, class_mean_returns, fit_calibration
 from models.dataset import MarketData, SplitPlan, labelled_windows
 from models.lstm import EncoderConfig, SequenceEncoder
@@ -87,7 +87,8 @@ class _Pool:
 
     def __init__(self, datasets: Sequence[MarketData], scaler: FeatureScaler):
         self.offsets = np.cumsum([0] + [len(d.history.values) for d in datasets])[:-1]
-        self.rows = np.concatenate([scaler.transform(np.nan_to_num(d.history.values)) for d in datasets]).astype(np.float32)
+        self.rows = np.concatenate([scaler.transform(np.nan_to_num(d.history.values[:, :N_FEATURES]))
+                                    for d in datasets]).astype(np.float32)
         self._steps = np.arange(-SEQUENCE_LENGTH + 1, 1)
 
     def windows(self, market_index: int, ends: np.ndarray) -> np.ndarray:
@@ -102,7 +103,7 @@ def fit_encoder(datasets: Sequence[MarketData], splits: list[list[np.ndarray]], 
     """The LSTM on lstm_train windows of all markets, early-stopped on head_train windows."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
-    lstm_rows = np.concatenate([d.history.values[parts[LSTM_TRAIN]] for d, parts in zip(datasets, splits)])
+    lstm_rows = np.concatenate([d.history.values[parts[LSTM_TRAIN], :N_FEATURES] for d, parts in zip(datasets, splits)])
     scaler = FeatureScaler.fit(lstm_rows, FEATURE_NAMES)
     pool = _Pool(datasets, scaler)
 
@@ -164,7 +165,8 @@ def _train_encoder(pool: _Pool, train_idx, train_y, stop_idx, stop_y, config: Tr
 @dataclass
 class HeadInputs:
     """The head's input for every window of one market: `ends` (rows of its FeatureHistory) and
-    `x` = [embedding, last-step scaled features]; computed once per encoder."""
+    `x` = [embedding, last-step scaled features, any columns the history holds after the 46 (the
+    walk-forward's context block)]; computed once per encoder."""
 
     ends: np.ndarray
     x: np.ndarray  # (len(ends), embedding + 46) float64
@@ -177,17 +179,19 @@ class HeadInputs:
 
 def head_inputs(fit: EncoderFit, data: MarketData, batch: int = 8192) -> HeadInputs:
     ends = data.history.window_ends
-    embeddings, last = [], []
+    embeddings, last, extra = [], [], []
     with torch.inference_mode():
         for i in range(0, len(ends), batch):
-            windows = fit.scaler.transform(data.history.windows(ends[i:i + batch]))
+            raw = data.history.windows(ends[i:i + batch])
+            windows = fit.scaler.transform(raw[..., :N_FEATURES])
             embeddings.append(fit.encoder.embed(torch.from_numpy(np.ascontiguousarray(windows))).numpy())
             last.append(windows[:, -1, :])
+            extra.append(raw[:, -1, N_FEATURES:])
     if not embeddings:
-        size = fit.encoder.config.embedding_size
-        return HeadInputs(ends, np.zeros((0, size + len(FEATURE_NAMES))), np.zeros((0, len(FEATURE_NAMES))))
-    emb, tab = np.concatenate(embeddings), np.concatenate(last)
-    return HeadInputs(ends, np.hstack([emb, tab]).astype(np.float64), tab.astype(np.float64))
+        size = fit.encoder.config.embedding_size + data.history.values.shape[1]
+        return HeadInputs(ends, np.zeros((0, size)), np.zeros((0, len(FEATURE_NAMES))))
+    emb, tab, ctx = np.concatenate(embeddings), np.concatenate(last), np.concatenate(extra)
+    return HeadInputs(ends, np.hstack([emb, tab, ctx]).astype(np.float64), tab.astype(np.float64))
 
 
 def stacked(inputs: Sequence[HeadInputs], datasets: Sequence[MarketData], splits, split: int):

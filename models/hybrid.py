@@ -73,8 +73,12 @@ class HybridModel:
                 parts.append(self.encoder.embed(torch.from_numpy(np.ascontiguousarray(scaled[start : start + batch_size]))).numpy())
         return np.concatenate(parts) if parts else np.zeros((0, self.encoder.config.embedding_size), np.float32)
 
-    def head_proba(self, embedding: np.ndarray, scaled: np.ndarray, calibrated: bool = True) -> np.ndarray:
-        tabular = np.hstack([embedding, scaled[:, -1, :]]).astype(np.float64)
+    def head_proba(self, embedding: np.ndarray, scaled: np.ndarray, calibrated: bool = True,
+                   extra: np.ndarray | None = None) -> np.ndarray:
+        """`extra`: more head inputs per row after the last step's features (the walk-forward's
+        context block, core/research/context.py); the shipped models have none."""
+        parts = [embedding, scaled[:, -1, :]] + ([extra] if extra is not None and extra.shape[1] else [])
+        tabular = np.hstack(parts).astype(np.float64)
         proba = np.asarray(self.head.predict(tabular, num_threads=1), dtype=np.float64).reshape(len(tabular), 3)
         proba = proba / proba.sum(axis=1, keepdims=True)
         if calibrated and self.calibration is not None:

@@ -197,3 +197,29 @@ def test_splitplan_keeps_its_old_dictionary():
     plan = SplitPlan(pd.Timestamp("2022-01-01", tz="UTC"), pd.Timestamp("2023-01-01", tz="UTC"),
                      pd.Timestamp("2024-01-01", tz="UTC"), 12, 3600)
     assert set(plan.to_dict()) == {"head_start", "validation_start", "test_start", "purge_candles"}
+
+
+def test_the_context_block_is_causal_and_judged_by_the_walkforward(wf_data):
+    from core.research.context import column_names, context_frames
+
+    candles = {m: load_candle_csv(wf_data / f"{m}_1h.csv") for m in MARKETS}
+    frames = context_frames(candles, ("cross", "long"))
+    cut = candles["USDT-BTC"].index[3000]
+    changed = {m: c.copy() for m, c in candles.items()}
+    for c in changed.values():  # every candle after `cut` moves: nothing at or before it may
+        c.loc[c.index > cut, ["open", "high", "low", "close"]] *= 1.7
+    again = context_frames(changed, ("cross", "long"))
+    for m in MARKETS:
+        assert list(frames[m].columns) == list(column_names(("cross", "long")))
+        pd.testing.assert_frame_equal(frames[m].loc[:cut], again[m].loc[:cut])
+        assert not frames[m].loc[cut:].iloc[200:].isna().any().any()
+    assert frames["USDT-ETH"]["btc_ret_24"].equals(frames["USDT-BTC"]["btc_ret_24"].reindex(frames["USDT-ETH"].index))
+
+    from dataclasses import replace as _replace
+
+    report = run_walkforward(wf_data, MARKETS, _replace(CONFIG, context=("cross",)), progress=False)
+    assert report["config"]["context"] == ["btc_ret_24", "btc_vol_24", "breadth_24"]
+    assert len(report["folds"]) == 3 and report["overall"]["auc"]["buy"] is not None
+    assert report["folds"][0]["model"]["head_inputs"] == 8 + 46 + 3  # embedding, the 46, the block
+    bad = run_cli("walkforward", "--data", str(wf_data), "--markets", ",".join(MARKETS), "--context", "moon")
+    assert bad.returncode == 2 and "--context: expected a comma list of cross, long" in bad.stderr

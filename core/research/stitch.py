@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from core.research.context import column_names
 from core.research.folds import Fold
 from core.trading.backtest import BacktestResult
 from core.trading.performance import performance
@@ -149,7 +150,8 @@ def summarise(runs: Sequence[FoldRun], config, markets, data_dir: Path, train_di
                    "window": config.window, "train_months": config.train_months if config.window == "rolling" else None,
                    "lstm_every": config.lstm_every, "labels": [s.to_dict() for s in config.labels],
                    "min_exposure": config.min_exposure, "seed": config.train.seed, "slippage": config.slippage,
-                   "calibration": config.train.calibration},
+                   "calibration": config.train.calibration,
+                   "context": list(column_names(config.context)) if config.context else []},
         "folds": [fold_row(r) for r in runs],
         "overall": {**overall["strategy"], "auc": auc},
         "baselines": {k: overall[k] for k in ("buy_and_hold", "trend", "cash")},

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from core.data.candles import load_candle_csv, resolve_candle_file
 from core.data.markets import priced_in_krw
 from core.research.baselines import TrendFeed, sleeve_settings, trend_settings
+from core.research.context import ContextModel, column_names, with_context
 from core.research.folds import Fold, make_folds
 from core.research.selection import Candidate, SliceScore, choose, grid, search
 from core.research.stitch import FoldRun, summarise
@@ -67,6 +68,7 @@ class WalkForwardConfig:
     trials: int = 0  # an Optuna search for the defaults (0: the grid's choice on every slice)
     interval: str = "1h"
     interval_seconds: int = 3600
+    context: tuple[str, ...] = ()  # context groups for the head (core/research/context.py); () = the 46 only
 
 
 class OneModel:
@@ -110,6 +112,11 @@ def run_walkforward(data_dir: Path, markets: Sequence[str], config: WalkForwardC
     data = {spec: [load_market(train_dir, m, config.interval, config.interval_seconds, spec) for m in markets]
             for spec in config.labels}
     first_spec = config.labels[0]
+    if config.context:
+        if Path(data_dir) != train_dir:
+            raise ValueError("--context needs the same candles to learn from and to trade (no --train-data)")
+        candles = {d.market: load_candle_csv(d.source) for d in data[first_spec]}
+        data = {spec: with_context(ds, candles, config.context) for spec, ds in data.items()}
     histories = {d.market: d.history for d in data[first_spec]}  # features do not depend on the label
     series = {m: priced_in_krw(load_candle_csv(_source(data_dir, train_dir, d)), _source(data_dir, train_dir, d).name)
               for m, d in zip(markets, data[first_spec])}
@@ -140,7 +147,7 @@ def run_walkforward(data_dir: Path, markets: Sequence[str], config: WalkForwardC
         t0 = time.perf_counter()
         models, aucs = [], []
         for li, spec in enumerate(config.labels):
-            model, auc = _fit_fold(data[spec], fold, config.train, encoders, li, spec)
+            model, auc = _fit_fold(data[spec], fold, config.train, encoders, li, spec, config.context)
             models.append(model)
             aucs.append(auc)
         validation = _slice(series, models, fold.plan.validation_start, fold.test_start, histories, config)
@@ -189,6 +196,7 @@ def model_record(model: HybridModel) -> dict:
         weights.update(tensor.detach().cpu().numpy().tobytes())
     head = hashlib.sha256(model.head.model_to_string().encode()).hexdigest()[:16]
     return {"lstm": weights.hexdigest()[:16], "head": head, "head_trees": model.head.num_trees(),
+            "head_inputs": model.head.num_feature(),
             "calibration": model.calibration.to_dict()}
 
 
@@ -200,7 +208,7 @@ def _source(data_dir: Path, train_dir: Path, trained: MarketData) -> Path:
 
 
 def _fit_fold(datasets: list[MarketData], fold: Fold, config: TrainConfig, encoders: dict, label: int,
-              spec: LabelSpec) -> tuple[HybridModel, dict]:
+              spec: LabelSpec, context: tuple[str, ...] = ()) -> tuple[HybridModel, dict]:
     """The fold's model (the group's LSTM, fitted once; the head and calibration now) and its test AUC."""
     key = (fold.group, label)
     if key not in encoders:
@@ -211,8 +219,12 @@ def _fit_fold(datasets: list[MarketData], fold: Fold, config: TrainConfig, encod
     fit, inputs = encoders[key]
     splits = split_windows(datasets, fold.plan)
     head, calibration = fit_head_and_calibration(inputs, datasets, splits, config, fold.plan)
-    model = HybridModel(fit.encoder, head, fit.scaler, {"model_id": f"wf-{fold.index}-{label}", "label": spec.to_dict(),
-                                                        "splits": fold.plan.to_dict()}, calibration=calibration)
+    meta = {"model_id": f"wf-{fold.index}-{label}", "label": spec.to_dict(), "splits": fold.plan.to_dict()}
+    if context:
+        model = ContextModel(fit.encoder, head, fit.scaler, meta, calibration=calibration,
+                             context_size=len(column_names(context)))
+    else:
+        model = HybridModel(fit.encoder, head, fit.scaler, meta, calibration=calibration)
     ys, ps, rs = [], [], []
     for hi, d, parts in zip(inputs, datasets, splits):
         ends = parts[TEST]
