@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from bot.redact import install, redacted_traceback
     from core.redaction import database_password, redact
+    from core.service.logbook import RECENT
+
+    logging.getLogger().addHandler(RECENT)  # what /logs shows; filtered by install() like every handler
 
     install([])  # stderr and every log line are redacted from here on; the secrets follow once read
     from core.data.candles import CandleDataError

@@ -138,6 +138,21 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.edit_message_text(html.escape(redact(render(result)))[:4096], parse_mode="HTML")
 
 
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Whatever a handler raised: logged (redacted, with its traceback), the sender gets a short
+    apology, and the bot goes on."""
+    log.error("a Telegram update could not be handled: %s", context.error, exc_info=context.error)
+    if isinstance(update, Update):
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer("Sorry, that failed; the bot keeps running.")
+            elif update.effective_message is not None:
+                await update.effective_message.reply_text("Sorry, that failed unexpectedly; the bot keeps running "
+                                                          "and the log has the details.")
+        except Exception:  # Telegram itself may be what failed
+            log.warning("could not tell the sender that their update failed")
+
+
 def menu() -> list[BotCommand]:
     return [BotCommand(c.name, c.summary[:256]) for c in commands_for(Source.TELEGRAM)]
 
@@ -153,4 +168,5 @@ def build_application(bot_runtime: BotRuntime) -> Application:
     names = [c.name for c in commands_for(Source.TELEGRAM)]
     app.add_handler(CommandHandler(names, on_command, filters=~filters.UpdateType.EDITED))
     app.add_handler(CallbackQueryHandler(on_button))
+    app.add_error_handler(on_error)
     return app

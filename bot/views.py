@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from functools import singledispatch
 
+from bot import views_history  # noqa: F401 - registers the views of the trade-history replies
 from bot.format import krw, when
 from bot.format import volume as _volume
+from bot.render import render
 from core.service.replies import (
     AlertsView,
     BalanceView,
@@ -27,11 +28,6 @@ from core.service.reports import ChartData, DailyView, EquityData, ModelView
 from core.trading.health import ServiceHealth
 from core.trading.parameters import with_unit
 from core.trading.types import RiskSettings
-
-
-@singledispatch
-def render(result) -> str:
-    raise TypeError(f"no view for {type(result).__name__}")
 
 
 @render.register
@@ -186,11 +182,15 @@ def _(result: SaleView) -> str:
     return "\n".join(lines)
 
 
+PERIOD_LABEL = {"day": "{:%Y-%m-%d}", "week": "week of {:%Y-%m-%d}", "month": "{:%Y-%m}"}
+
+
 @render.register
 def _(result: DailyView) -> str:
     if not result.rows:
         return "No cycle has run yet."
-    return "\n".join(f"{r.day:%Y-%m-%d}: equity {krw(r.equity_krw)} ({r.change_krw:+,.0f} KRW, {r.change_ratio:+.2%}), "
+    label = PERIOD_LABEL[result.period]
+    return "\n".join(f"{label.format(r.day)}: equity {krw(r.equity_krw)} ({r.change_krw:+,.0f} KRW, {r.change_ratio:+.2%}), "
                      f"{r.trades} trade{'s' if r.trades != 1 else ''} closed ({r.realised_krw:+,.0f} KRW)"
                      for r in result.rows)
 

@@ -111,3 +111,13 @@ def short_data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tg-data")
     write_candle_csv(load_candle_csv(DATA / "upbit-1h" / "KRW-BTC_1h.csv").iloc[-450:], out / "KRW-BTC_1h.csv")
     return out
+
+
+@pytest.fixture
+def db(db_url):
+    """An open engine on a fresh database of each kind (SQLite, and PostgreSQL when configured)."""
+    from core.storage.database import open_database
+
+    engine = open_database(db_url)
+    yield engine
+    engine.dispose()

@@ -12,7 +12,6 @@ from core.service.commands import CommandService
 from core.service.reconcile import Reconciler
 from core.service.registry import CONSOLE, Caller
 from core.storage.books import fund_paper_account, load_books
-from core.storage.database import open_database
 from core.storage.journal import Journal
 from core.storage.outbox import due
 from core.storage.schema import (
@@ -49,13 +48,6 @@ def make_agent(db, feed, journal=None):
     cycle = TradingCycle(feed, exchange, load_books(db, exchange), recorder=journal or Journal(db),
                          reconciler=Reconciler(db, exchange, watchlist))
     return Agent(mode="paper", watchlist=watchlist, interval="1h", cycle=cycle, db=db)
-
-
-@pytest.fixture
-def db(db_url):
-    engine = open_database(db_url)
-    yield engine
-    engine.dispose()
 
 
 def chat(agent):

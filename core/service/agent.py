@@ -128,5 +128,19 @@ class Agent:
                   result.error or f"sold {market}", result.error is None)
         return result
 
+    def buy(self, market: str, amount_krw: float | None, caller: Caller) -> StepResult:
+        """A buy by command, refused (ValueError, audited) by the same guards as the engine's buys."""
+        if market not in self.markets:
+            raise ValueError(f"not watching {market}: /markets add {market} first")
+        try:
+            result = self.cycle.buy_now(market, amount_krw, self.clock(), self.risk, str(caller))
+        except ValueError as exc:
+            self.refuse(caller, "buy", f"refused: {exc}")
+            raise
+        with self.db.begin() as conn:
+            audit(conn, self.clock(), caller.user_id, caller.source, "buy",
+                  result.error or f"bought {market} for {result.fill.funds_krw:,.0f} KRW", result.error is None)
+        return result
+
     def clock(self) -> datetime:
         return self.now or datetime.now(timezone.utc)

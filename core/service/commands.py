@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from core.service import control, queries  # noqa: F401 - importing them declares their commands
+from core.service import control, history, logbook, queries  # noqa: F401 - importing them declares their commands
 from core.service.agent import Agent
 from core.service.registry import (
     REGISTRY,

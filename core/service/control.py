@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from core.service.queries import market
 from core.service.registry import Arg, Role, Source, UsageError, choice, command
-from core.service.replies import AlertsView, Notice, SaleView
+from core.service.replies import AlertsView, Notice, PurchaseView, SaleView
 from core.storage.settings_store import audit
 from core.storage.users import PREFERENCES, register, set_preference, subscribers
 from core.trading.events import KINDS
@@ -90,6 +90,34 @@ def sell(ctx, name: str):
     return SaleView((ctx.agent.sell(name, ctx.caller, "sell"),))
 
 
+def krw_amount(text: str) -> int:
+    cleaned = text.replace(",", "").replace("_", "").lower().removesuffix("krw").removesuffix("원").strip()
+    if not cleaned.isdigit():
+        raise UsageError(f"the amount must be whole KRW such as 50000, got {text!r}")
+    return int(cleaned)
+
+
+def _buying(ctx, name: str, amount: int | None = None) -> str:
+    agent = ctx.agent
+    if name not in agent.markets:
+        raise ValueError(f"not watching {name}: /markets add {name} first")
+    if name in agent.portfolio.positions:
+        raise ValueError(f"{name} is held already")
+    price = agent.prices.get(name)
+    if price is None:
+        raise ValueError(f"no price for {name} yet: the first cycle after a start has not judged it")
+    size = f"{amount:,} KRW" if amount is not None else \
+        f"a full position ({agent.risk.max_position_ratio:.0%} of equity, about {agent.risk.max_position_ratio * agent.portfolio.equity(agent.prices):,.0f} KRW)"
+    return f"Buy {name} for {size} now at market price (last {price:,.0f} KRW)?"
+
+
+@command("buy", "/buy <market> [KRW]", "buy now through the engine's guards and limits, e.g. /buy KRW-BTC 50000",
+         role=Role.ADMIN, args=(Arg("market", market), Arg("amount", krw_amount, optional=True)), confirm=_buying)
+def buy(ctx, name: str, amount: int | None = None):
+    _buying(ctx, name, amount)
+    return PurchaseView(ctx.agent.buy(name, amount, ctx.caller))
+
+
 def _anything_held(ctx) -> str | None:
     held = sorted(ctx.agent.portfolio.positions)
     return f"Sell every open position now ({', '.join(held)})?" if held else None
@@ -124,7 +152,8 @@ def start(ctx):
         return Notice(f"Registered: you are {role}. Alerts go to your private chat with me, not to this group "
                       f"(open it and send /start there if you have not). An admin may send /alerts group on here "
                       f"to have this group receive them.")
-    register(ctx.agent.db, caller.user_id, caller.chat_id, str(caller.role), datetime.now(timezone.utc))
+    chat = caller.chat_id if caller.chat_id is not None else caller.user_id  # a private chat's id is the user's
+    register(ctx.agent.db, caller.user_id, chat, str(caller.role), datetime.now(timezone.utc))
     return Notice(f"Registered: you are {role}; alerts will come to this chat. /help lists commands, /alerts "
                   f"chooses which alerts you get.")
 

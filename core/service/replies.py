@@ -128,6 +128,11 @@ class SaleView:
 
 
 @dataclass(frozen=True)
+class PurchaseView:
+    result: StepResult
+
+
+@dataclass(frozen=True)
 class HealthView:
     mode: str
     version: str
@@ -150,3 +155,8 @@ class AlertsView:
     """The alert kinds and what a chat receives of each (on | off | silent)."""
 
     preferences: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class LogsView:
+    lines: tuple[str, ...]

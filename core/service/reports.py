@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +30,15 @@ class DayRow:
 @dataclass(frozen=True)
 class DailyView:
     rows: tuple[DayRow, ...]
+    period: str = "day"  # day | week | month: what each row's `day` starts
+
+
+def period_start(day: date, period: str) -> date:
+    if period == "week":
+        return day - timedelta(days=day.weekday())  # Monday
+    if period == "month":
+        return day.replace(day=1)
+    return day
 
 
 @dataclass(frozen=True)
@@ -62,22 +71,22 @@ class ModelView:
     walkforward: WalkForwardLine | None = None
 
 
-def daily(engine: Engine, trades, principal_krw: float, days: int) -> DailyView:
-    """Equity at the end of each of the last `days` days with a cycle, the change on the day before,
-    and the round trips closed that day."""
+def daily(engine: Engine, trades, principal_krw: float, days: int, period: str = "day") -> DailyView:
+    """Equity at the end of each of the last `days` days (weeks, months) with a cycle, the change on
+    the one before, and the round trips closed in it (UTC)."""
     with engine.connect() as conn:
         snapshots = conn.execute(select(equity_snapshots.c.at, equity_snapshots.c.equity_krw)
                                  .order_by(equity_snapshots.c.id)).all()
     closing: dict[date, float] = {}
     for at, equity in snapshots:
-        closing[from_db_time(at).date()] = float(equity)
+        closing[period_start(from_db_time(at).date(), period)] = float(equity)
     rows, previous = [], principal_krw
     for day, equity in sorted(closing.items()):
-        closed = [t for t in trades if t.closed_at.date() == day]
+        closed = [t for t in trades if period_start(t.closed_at.date(), period) == day]
         rows.append(DayRow(day, equity, equity - previous, equity / previous - 1.0 if previous else 0.0, len(closed),
                            sum(t.proceeds_krw - t.cost_krw for t in closed)))
         previous = equity
-    return DailyView(tuple(rows[-days:]))
+    return DailyView(tuple(rows[-days:]), period)
 
 
 def models(manager, markets) -> ModelView:

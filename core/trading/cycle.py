@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Callable, Protocol
 
-from core.trading.engine import TradingEngine, books_problem, candle_shock_exit
+from core.trading.engine import TradingEngine, books_problem, candle_shock_exit, manual_buy
 from core.trading.events import EventKind, event, step_events
 from core.trading.exchange import Exchange, ExchangeError, OrderOutcomeUnknown
 from core.trading.portfolio import Portfolio
@@ -206,6 +206,21 @@ class TradingCycle:
             raise ValueError(f"no price for {market} yet")
         decision = Decision(market=market, approved=True, action=Action.SELL, investment_ratio=1.0, reason=reason,
                             kind=DecisionKind.MANUAL)
+        return self._guarded(lambda: self.execute(market, None, decision, price, now))
+
+    def buy_now(self, market: str, amount_krw: float | None, now: datetime, settings: RiskSettings,
+                by: str) -> StepResult:
+        """A buy users ordered by command, through the engine's guards (manual_buy) and the same
+        execute-and-store path; a refusal raises ValueError with the guard's reason."""
+        if self.reconciler is not None and market in self.reconciler.open_markets():
+            raise ValueError(f"{market}: {Reason('unsettled')}")
+        price = self.prices.get(market)
+        if price is None:
+            raise ValueError(f"no price for {market} yet: the first cycle after a start has not judged it")
+        decision = manual_buy(market, amount_krw, self.portfolio.positions.get(market),
+                              self.portfolio.account(self.prices), settings, self.exchange.rules, now, by)
+        if not decision.approved:
+            raise ValueError(f"{market} not bought: {decision.reason}")
         return self._guarded(lambda: self.execute(market, None, decision, price, now))
 
     def shock_sell(self, market: str, price_krw: float, now: datetime, reason: str) -> StepResult:

@@ -138,16 +138,17 @@ def books_problem(account: Account) -> str | None:
     return None
 
 
-def buy_guard(signal: MLSignal, position: Position | None, account: Account, settings: RiskSettings,
+def buy_guard(signal: MLSignal | str, position: Position | None, account: Account, settings: RiskSettings,
               now: datetime) -> Reason | None:
-    """The reason a BUY may not open now, or None."""
+    """The reason a BUY of the signal's market (or of a market named) may not open now, or None."""
+    market = signal if isinstance(signal, str) else signal.market
     if settings.paused:
         return Reason("paused")
     if position is not None:
-        return Reason("already_holding", market=signal.market)
+        return Reason("already_holding", market=market)
     if account.open_positions >= settings.max_positions:
         return Reason("max_positions", open=account.open_positions, limit=settings.max_positions)
-    last_sell = account.last_sell_at.get(signal.market)
+    last_sell = account.last_sell_at.get(market)
     if last_sell is not None and now - last_sell < timedelta(hours=settings.cooldown_hours):
         left = timedelta(hours=settings.cooldown_hours) - (now - last_sell)
         return Reason("cooldown", hours_left=left.total_seconds() / 3600)
@@ -161,6 +162,27 @@ def buy_guard(signal: MLSignal, position: Position | None, account: Account, set
     if account.day_return <= -settings.daily_loss_limit:
         return Reason("daily_loss", day_return=account.day_return, limit=settings.daily_loss_limit)
     return None
+
+
+def manual_buy(market: str, amount_krw: float | None, position: Position | None, account: Account,
+               settings: RiskSettings, rules: ExchangeRules, now: datetime, by: str) -> Decision:
+    """A buy ordered by command (/buy): the same books check, guards and cash rules as the engine's
+    own buys; `amount_krw` None buys a full position (max_position_ratio of equity)."""
+    problem = books_problem(account)
+    if problem is not None:
+        return _reject(market, Action.BUY, Reason("books_not_sane", problem=problem))
+    refusal = buy_guard(market, position, account, settings, now)
+    if refusal is not None:
+        return _reject(market, Action.BUY, refusal)
+    spendable = rules.max_buy_amount_krw(account.cash_krw)
+    if spendable < rules.min_order_krw:
+        return _reject(market, Action.BUY, Reason("no_cash", cash=account.cash_krw, minimum=rules.min_order_krw))
+    wanted = amount_krw if amount_krw is not None else settings.max_position_ratio * account.equity_krw
+    amount = min(wanted, spendable)
+    if amount < rules.min_order_krw:
+        return _reject(market, Action.BUY, Reason("under_minimum", amount=amount, minimum=rules.min_order_krw))
+    return Decision(market=market, approved=True, action=Action.BUY, investment_ratio=amount / account.equity_krw,
+                    reason=Reason("manual_buy", by=by, amount=amount), kind=DecisionKind.MANUAL)
 
 
 def position_size_ratio(signal: MLSignal, account: Account, settings: RiskSettings) -> float:

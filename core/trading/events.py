@@ -88,8 +88,9 @@ def step_events(result: StepResult) -> list[Event]:
             params.update(return_ratio=trade.return_ratio, pnl_krw=trade.proceeds_krw - trade.cost_krw)
         if decision.kind == DecisionKind.EMERGENCY:
             events.append(event(EventKind.EMERGENCY, "emergency_sold", at, market, **params, **_reason(decision.reason)))
-        elif decision.kind in (DecisionKind.STOP_LOSS, DecisionKind.TAKE_PROFIT, DecisionKind.TRAILING_STOP,
-                               DecisionKind.TIME_EXIT, DecisionKind.MANUAL):
+        elif fill.side == Side.ASK and decision.kind in (DecisionKind.STOP_LOSS, DecisionKind.TAKE_PROFIT,
+                                                         DecisionKind.TRAILING_STOP, DecisionKind.TIME_EXIT,
+                                                         DecisionKind.MANUAL):
             events.append(event(EventKind.EXIT, "exit_sold", at, market, exit=str(decision.kind), **params,
                                 **_reason(decision.reason)))
         else:

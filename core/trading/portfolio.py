@@ -92,7 +92,8 @@ class Portfolio:
         share = min(1.0, fill.volume / position.volume)
         cost = self.entry_cost_krw.get(fill.market, position.cost_krw) * share
         trade = ClosedTrade(market=fill.market, opened_at=position.opened_at, closed_at=fill.at, cost_krw=cost,
-                            proceeds_krw=fill.funds_krw - fill.fee_krw, kind=kind)
+                            proceeds_krw=fill.funds_krw - fill.fee_krw, kind=kind,
+                            entry_price_krw=position.avg_price_krw, exit_price_krw=fill.price_krw)
         if share >= 1.0 - 1e-9:
             self.positions.pop(fill.market)
             self.entry_cost_krw.pop(fill.market, None)

@@ -32,6 +32,7 @@ TEMPLATES: dict[str, Callable[..., str]] = {
     "model_buy": lambda buy, threshold, confidence, amount: (f"model BUY: {buy:.2f} > {threshold:.2f}, confidence "
                                                              f"{confidence:.2f}, {amount:,.0f} KRW"),
     "manual_sale": lambda by: f"sold by command from {by}",
+    "manual_buy": lambda by, amount: f"bought by command from {by} for {amount:,.0f} KRW",
     "no_expected_return": lambda: ("this model has no expected-return calibration: retrain it, or /set decision_rule "
                                    "threshold"),
     "expected_buy": lambda er, cost, margin, amount: (f"expected return {er:+.2%} > {cost:.2%} cost + {margin:.2%} "

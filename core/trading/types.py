@@ -68,6 +68,8 @@ class ClosedTrade:
     cost_krw: float  # paid including the buy fee
     proceeds_krw: float  # received after the sell fee
     kind: DecisionKind
+    entry_price_krw: float = 0.0  # the position's average buy price (0: not known)
+    exit_price_krw: float = 0.0  # the sale's fill price
 
     @property
     def return_ratio(self) -> float:
