@@ -1,8 +1,10 @@
 """HybridModel: a fitted LSTM encoder, a LightGBM head, a scaler and their metadata, saved and loaded.
 
-A model directory holds `lstm.pt`, `lightgbm.txt`, `scaler.json` and `model_metadata.json`. Loading
-checks that the files exist, parse, and were trained on the features this code builds; anything else
-is a ModelLoadError with a message that names the file.
+A model directory holds `lstm.npz` (the encoder's weights as arrays, what serving reads: no torch),
+`lstm.pt` (the same weights for torch, for retraining and older code), `lightgbm.txt`, `scaler.json`,
+`model_metadata.json` and optionally `calibration.json`. Loading checks that the files exist, parse,
+and were trained on the features this code builds; anything else is a ModelLoadError with a message
+that names the file. A directory without `lstm.npz` (trained before it existed) is loaded with torch.
 """
 from __future__ import annotations
 
@@ -14,22 +16,22 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
-import torch
 
 from core.data.features import FEATURE_NAMES, N_FEATURES, SEQUENCE_LENGTH
 from models.calibration import Calibration
 from models.errors import ModelLoadError  # noqa: F401 - raised here, caught by name from here too
-from models.lstm import EncoderConfig, SequenceEncoder
+from models.encoder import EncoderConfig, NumpyEncoder
 from models.scaler import FeatureScaler
 
 log = logging.getLogger(__name__)
 
 LSTM_FILE = "lstm.pt"
+ENCODER_FILE = "lstm.npz"
 HEAD_FILE = "lightgbm.txt"
 SCALER_FILE = "scaler.json"
 METADATA_FILE = "model_metadata.json"
 CALIBRATION_FILE = "calibration.json"  # optional: without it probabilities are raw and there is no expected return
-MODEL_FILES = (LSTM_FILE, HEAD_FILE, SCALER_FILE, METADATA_FILE)
+MODEL_FILES = (HEAD_FILE, SCALER_FILE, METADATA_FILE)  # and lstm.npz or lstm.pt
 
 
 def check_sequences(sequences) -> np.ndarray:
@@ -51,7 +53,7 @@ def file_digest(path: Path) -> str:
 
 @dataclass
 class HybridModel:
-    encoder: SequenceEncoder
+    encoder: object  # NumpyEncoder when loaded to serve; models.lstm.SequenceEncoder (torch) when just trained
     head: lgb.Booster
     scaler: FeatureScaler
     metadata: dict = field(default_factory=dict)
@@ -66,11 +68,18 @@ class HybridModel:
         return self.scaler.transform(sequences)
 
     def embed(self, scaled: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-        self.encoder.eval()
         parts = []
-        with torch.inference_mode():
+        if isinstance(self.encoder, NumpyEncoder):
             for start in range(0, len(scaled), batch_size):
-                parts.append(self.encoder.embed(torch.from_numpy(np.ascontiguousarray(scaled[start : start + batch_size]))).numpy())
+                parts.append(self.encoder.embed(scaled[start:start + batch_size]))
+        else:  # a torch encoder, fresh from training (the walk-forward's folds)
+            import torch
+
+            self.encoder.eval()
+            with torch.inference_mode():
+                for start in range(0, len(scaled), batch_size):
+                    batch = torch.from_numpy(np.ascontiguousarray(scaled[start:start + batch_size], dtype=np.float32))
+                    parts.append(self.encoder.embed(batch).numpy())
         return np.concatenate(parts) if parts else np.zeros((0, self.encoder.config.embedding_size), np.float32)
 
     def head_proba(self, embedding: np.ndarray, scaled: np.ndarray, calibrated: bool = True,
@@ -98,14 +107,22 @@ class HybridModel:
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        torch.save(self.encoder.state_dict(), directory / LSTM_FILE)
+        if isinstance(self.encoder, NumpyEncoder):
+            self.encoder.save(directory / ENCODER_FILE)
+            (directory / LSTM_FILE).unlink(missing_ok=True)
+        else:
+            import torch
+
+            state = self.encoder.state_dict()
+            torch.save(state, directory / LSTM_FILE)
+            NumpyEncoder.from_state_dict(self.encoder.config, state).save(directory / ENCODER_FILE)
         self.head.save_model(str(directory / HEAD_FILE))
         self.scaler.save(directory / SCALER_FILE)
         if self.calibration is not None:
             self.calibration.save(directory / CALIBRATION_FILE)
         else:
             (directory / CALIBRATION_FILE).unlink(missing_ok=True)
-        self.encoder_key = file_digest(directory / LSTM_FILE)
+        self.encoder_key = file_digest(directory / ENCODER_FILE)
         metadata = dict(self.metadata)
         metadata["encoder"] = self.encoder.config.to_dict()
         metadata["lstm_sha256_16"] = self.encoder_key
@@ -113,11 +130,13 @@ class HybridModel:
         self.metadata = metadata
 
     @classmethod
-    def load(cls, directory: Path, encoder_cache: dict[str, SequenceEncoder] | None = None) -> "HybridModel":
+    def load(cls, directory: Path, encoder_cache: dict[str, object] | None = None) -> "HybridModel":
         directory = Path(directory)
         if not directory.is_dir():
             raise ModelLoadError(f"model directory {directory} does not exist")
         missing = [name for name in MODEL_FILES if not (directory / name).is_file()]
+        if not (directory / ENCODER_FILE).is_file() and not (directory / LSTM_FILE).is_file():
+            missing.insert(0, ENCODER_FILE)
         if missing:
             raise ModelLoadError(f"model directory {directory} lacks {', '.join(missing)}")
         try:
@@ -135,10 +154,11 @@ class HybridModel:
             raise ModelLoadError(f"{directory / SCALER_FILE} is corrupt ({exc})") from None
         if scaler.feature_names != FEATURE_NAMES:
             raise ModelLoadError(f"{directory / SCALER_FILE} names other features than the model")
-        key = file_digest(directory / LSTM_FILE)
+        weights = directory / ENCODER_FILE if (directory / ENCODER_FILE).is_file() else directory / LSTM_FILE
+        key = file_digest(weights)
         encoder = (encoder_cache or {}).get(key)
         if encoder is None:
-            encoder = _load_encoder(directory, metadata)
+            encoder = _load_encoder(weights, metadata)
             if encoder_cache is not None:
                 encoder_cache[key] = encoder
         try:
@@ -157,13 +177,14 @@ class HybridModel:
         return cls(encoder, head, scaler, metadata, key, calibration)
 
 
-def _load_encoder(directory: Path, metadata: dict) -> SequenceEncoder:
+def _load_encoder(path: Path, metadata: dict) -> NumpyEncoder:
+    """The encoder from `lstm.npz` (NumPy only) or, for a model saved before it existed, `lstm.pt` (torch)."""
     try:
         config = EncoderConfig(**metadata.get("encoder", {}))
-        encoder = SequenceEncoder(config)
-        state = torch.load(directory / LSTM_FILE, map_location="cpu", weights_only=True)
-        encoder.load_state_dict(state)
-    except Exception as exc:  # torch raises many types for a damaged file; all mean the same here
-        raise ModelLoadError(f"{directory / LSTM_FILE} is corrupt or does not fit the encoder ({exc.__class__.__name__})") from None
-    encoder.eval()
-    return encoder
+        if path.suffix == ".npz":
+            return NumpyEncoder.load(config, path)
+        import torch
+
+        return NumpyEncoder.from_state_dict(config, torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as exc:  # numpy and torch raise many types for a damaged file; all mean the same here
+        raise ModelLoadError(f"{path} is corrupt or does not fit the encoder ({exc.__class__.__name__})") from None

@@ -1,23 +1,11 @@
-"""The sequence encoder: an LSTM over (24, 46) whose last hidden state becomes a 32-value embedding."""
+"""The sequence encoder for training: an LSTM over (24, 46) whose last hidden state becomes a 32-value
+embedding (torch). Serving runs the same forward pass in NumPy (models/encoder.py)."""
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class EncoderConfig:
-    n_features: int = 46
-    hidden_size: int = 64
-    num_layers: int = 1
-    embedding_size: int = 32
-    dropout: float = 0.2
-    n_classes: int = 3
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from models.encoder import EncoderConfig  # noqa: F401 - the shape lives beside its NumPy forward pass
 
 
 class SequenceEncoder(nn.Module):

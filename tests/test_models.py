@@ -58,8 +58,15 @@ def test_missing_or_corrupt_model_gives_hold_not_a_crash(model_copy, windows):
     manager = MultiCoinModelManager(model_copy, ["KRW-DOGE"])
     signal = manager.predict("KRW-DOGE", windows[0])
     assert signal.action == "HOLD" and not signal.ok and "lightgbm.txt is corrupt" in signal.error
+    (model_copy / "global" / "lstm.npz").write_bytes(b"garbage")
+    with pytest.raises(ModelLoadError, match="lstm.npz is corrupt"):
+        HybridModel.load(model_copy / "global")
+    (model_copy / "global" / "lstm.npz").unlink()  # a model from before lstm.npz: its lstm.pt, with torch
     (model_copy / "global" / "lstm.pt").write_bytes(b"garbage")
     with pytest.raises(ModelLoadError, match="lstm.pt is corrupt"):
+        HybridModel.load(model_copy / "global")
+    (model_copy / "global" / "lstm.pt").unlink()
+    with pytest.raises(ModelLoadError, match="lacks lstm.npz"):
         HybridModel.load(model_copy / "global")
     missing = MultiCoinModelManager(model_copy / "nowhere", ["KRW-BTC"])
     assert missing.load_all_models().loaded == ()
@@ -137,3 +144,60 @@ def test_split_is_chronological_with_a_purge_gap(btc):
         assert before.max() < after.min()
         hours = (after.min() - before.max()).total_seconds() / 3600
         assert hours >= spec.horizon + SEQUENCE_LENGTH
+
+
+def test_the_numpy_encoder_serves_what_torch_computes(tiny_models, windows):
+    """Serving runs the LSTM in NumPy; training in torch. Both forward passes agree within 1e-6, on
+    real windows of the bundled markets and on random inputs, for the shipped model and a fresh one."""
+    import torch
+
+    from models.encoder import EncoderConfig, NumpyEncoder
+    from models.lstm import SequenceEncoder
+    from models.shipped import SHIPPED_MODEL_DIR
+
+    rng = np.random.default_rng(3)
+    for directory, config in ((SHIPPED_MODEL_DIR / "global", None), (tiny_models / "global", None),
+                              (None, EncoderConfig(hidden_size=12, num_layers=2, embedding_size=5))):
+        if directory is not None:
+            meta = json.loads((directory / "model_metadata.json").read_text())
+            config = EncoderConfig(**meta["encoder"])
+            state = torch.load(directory / "lstm.pt", map_location="cpu", weights_only=True)
+            served = HybridModel.load(directory)
+            inputs = [served.scale(np.asarray(windows, np.float32))]
+        else:
+            torch.manual_seed(1)
+            state = SequenceEncoder(config).state_dict()
+            inputs = []
+        torch_encoder = SequenceEncoder(config)
+        torch_encoder.load_state_dict(state)
+        torch_encoder.eval()
+        numpy_encoder = NumpyEncoder.from_state_dict(config, state)
+        inputs.append(rng.normal(0, 2, (300, 24, config.n_features)).astype(np.float32))
+        for x in inputs:
+            with torch.inference_mode():
+                expected = torch_encoder.embed(torch.from_numpy(x)).numpy()
+            assert np.abs(numpy_encoder.embed(x) - expected).max() < 1e-6
+        if directory is not None:
+            assert isinstance(served.encoder, NumpyEncoder)
+
+
+def test_serving_imports_no_torch():
+    """A backtest and the agent's model loading run without importing torch (the bot holds less
+    memory and starts faster); only training imports it."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from core.trading.backtest import run_backtest\n"
+            "from models.manager import MultiCoinModelManager\n"
+            "from tests.conftest import DATA\n"
+            "from core.service import commands\n"
+            "import bot.views, bot.cli\n"
+            "r = run_backtest(DATA / 'upbit-1h', ['KRW-BTC'], MultiCoinModelManager(markets=['KRW-BTC']))\n"
+            "assert r.steps, 'no step'\n"
+            "print('torch' in sys.modules)\n")
+    from tests.conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"

@@ -94,7 +94,7 @@ def test_backtest_is_deterministic(lenient_backtest):
 
 
 def test_a_broken_model_skips_its_market_only(model_copy):
-    for weights in model_copy.glob("*/lstm.pt"):
+    for weights in model_copy.glob("*/lstm.*"):
         weights.write_bytes(b"broken")
     result = run_backtest(DATA / "upbit-1h", ["KRW-BTC"], MultiCoinModelManager(model_copy, ["KRW-BTC"]))
     errors = [s.error for s in result.steps if s.error]
