@@ -30,10 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     groups = args.only or GROUPS
-    import torch
+    try:
+        import torch
 
+        trainer = f"torch {torch.__version__} with {torch.get_num_threads()} threads (training only)"
+    except ImportError:
+        trainer = "no torch (the training extra is not installed: train and walkforward are skipped)"
+        groups = [g for g in groups if g not in ("train", "walkforward")]
     print(f"# autotrader benchmarks: {platform.python_implementation()} {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads", flush=True)
+          f"{os.cpu_count()} CPUs, {trainer}", flush=True)
     started = time.perf_counter()
     if "cycle" in groups:
         from bench.cycle import cycle_figures

@@ -68,7 +68,21 @@ def _train_label(args, extra: dict | None):
     return LabelSpec(horizon=horizon, threshold=threshold)
 
 
+TRAIN_EXTRA = ("{what} needs the training extra (torch and optuna): .venv/bin/pip install -e '.[train]' "
+               "(on a machine without this project's CPU wheel, add --extra-index-url "
+               "https://download.pytorch.org/whl/cpu, or pip pulls gigabytes of CUDA)")
+
+
+def needs_training_extra(what: str) -> None:
+    """A one-line error, not an ImportError, when torch is not installed (the run command leaves it out)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("optuna") is None:
+        raise UsageError(TRAIN_EXTRA.format(what=what))
+
+
 def cmd_train(args, settings: Settings) -> int:
+    needs_training_extra("train")
     from models.training import TrainConfig, train_models
 
     data = existing_dir(Path(args.data), "--data")
@@ -155,6 +169,7 @@ def _context_groups(text: str | None) -> tuple[str, ...]:
 
 
 def cmd_walkforward(args, settings: Settings) -> int:
+    needs_training_extra("walkforward")
     from bot.walkforward_view import walkforward_png, walkforward_text
     from core.research.baselines import sleeve_settings
     from core.research.walkforward import WalkForwardConfig, run_walkforward

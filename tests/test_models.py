@@ -201,3 +201,17 @@ def test_serving_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_training_without_its_extra_is_one_line(monkeypatch):
+    import importlib.util
+
+    import pytest as _pytest
+
+    from bot.cli_research import needs_training_extra
+    from core.service.registry import UsageError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    with _pytest.raises(UsageError, match=r"train needs the training extra .*pip install -e '\.\[train\]'"):
+        needs_training_extra("train")
