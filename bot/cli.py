@@ -170,6 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The failures that are the user's input or environment (one line, exit 2), by the module defining
+# each: a command that never imported that module cannot have raised it, so nothing is imported here.
+USER_ERRORS = (("core.data.candles", "CandleDataError"), ("models.errors", "ModelLoadError"),
+               ("core.upbit.errors", "UpbitError"), ("core.service.replay", "ReplayDatabaseError"),
+               ("core.storage.connect", "DatabaseError"))
+
+
+def user_errors() -> tuple[type, ...]:
+    return tuple(getattr(sys.modules[module], name) for module, name in USER_ERRORS if module in sys.modules)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -182,25 +193,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().addHandler(RECENT)  # what /logs shows; filtered by install() like every handler
 
     install([])  # stderr and every log line are redacted from here on; the secrets follow once read
-    from core.data.candles import CandleDataError
-    from core.service.replay import ReplayDatabaseError
-    from core.storage.database import DatabaseError
-    from core.upbit.errors import UpbitError
-    from models.errors import ModelLoadError
-
     try:
         settings = load_settings()
         install([settings.telegram_bot_token, settings.upbit_access_key, settings.upbit_secret_key,
                  database_password(settings.database_url)])
         return args.func(args, settings)
-    except (UsageError, SettingsError, CandleDataError, ModelLoadError, UpbitError, ReplayDatabaseError,
-            DatabaseError, ValueError) as exc:
-        print(redact(f"autotrader {args.command}: {exc}"), file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"autotrader {args.command}: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug: the traceback helps, but never with a secret in it
+    except Exception as exc:
+        if isinstance(exc, (UsageError, SettingsError, ValueError) + user_errors()):
+            print(redact(f"autotrader {args.command}: {exc}"), file=sys.stderr)
+            return 2
+        # a bug: the traceback helps, but never with a secret in it
         sys.stderr.write(redacted_traceback(type(exc), exc, exc.__traceback__))
         print(redact(f"autotrader {args.command}: unexpected failure ({exc.__class__.__name__}); please report it "
                      f"with the traceback above"), file=sys.stderr)

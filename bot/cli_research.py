@@ -130,7 +130,6 @@ def cmd_evaluate(args, settings: Settings) -> int:
 
 
 def cmd_backtest(args, settings: Settings) -> int:
-    from bot.charts import backtest_png
     from bot.summary import run_summary
     from core.service.defaults import model_defaults
     from core.trading.backtest import run_backtest
@@ -151,6 +150,10 @@ def cmd_backtest(args, settings: Settings) -> int:
           + run_summary(result, risk))
     _write_json(args.json, result.to_json())
     if args.plot:
+        from bot.charts import (
+            backtest_png,  # matplotlib only when a picture is asked for
+        )
+
         Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
         Path(args.plot).write_bytes(backtest_png(result.equity, result.buy_and_hold, drawdown_series))
         print(f"Equity curve written to {args.plot}")

@@ -55,9 +55,10 @@ def database_password(url: str | None) -> str | None:
     """The password in an SQLAlchemy URL, if any (it is a secret like the others)."""
     if not url:
         return None
-    try:
-        from sqlalchemy.engine import make_url
+    from urllib.parse import unquote, urlsplit  # SQLAlchemy's URL form; no need to import SQLAlchemy for it
 
-        return make_url(url).password
-    except Exception:  # an unparsable URL is reported elsewhere; it has no password to find
+    try:
+        password = urlsplit(url).password
+    except ValueError:  # an unparsable URL is reported elsewhere; it has no password to find
         return None
+    return unquote(password) if password else None

@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from models.dataset import load_market, out_of_sample_windows
+from models.gbm import lgb
 from models.labels import LabelSpec
 from models.manager import MultiCoinModelManager
 from models.metrics import classification_metrics

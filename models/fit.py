@@ -14,7 +14,6 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
-import lightgbm as lgb
 import numpy as np
 import torch
 from torch import nn
@@ -23,6 +22,7 @@ from tqdm import tqdm
 from core.data.features import FEATURE_NAMES, N_FEATURES, SEQUENCE_LENGTH
 from models.calibration import Calibration, class_mean_returns, fit_calibration
 from models.dataset import MarketData, SplitPlan, labelled_windows
+from models.gbm import lgb
 from models.lstm import EncoderConfig, SequenceEncoder
 from models.scaler import FeatureScaler
 

@@ -14,13 +14,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
 
 from core.data.features import FEATURE_NAMES, N_FEATURES, SEQUENCE_LENGTH
 from models.calibration import Calibration
-from models.errors import ModelLoadError  # noqa: F401 - raised here, caught by name from here too
 from models.encoder import EncoderConfig, NumpyEncoder
+from models.errors import ModelLoadError  # noqa: F401 - raised here, caught by name from here too
+from models.gbm import lgb
 from models.scaler import FeatureScaler
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,26 @@ class HybridModel:
         when the model has a calibration, unless `calibrated=False`)."""
         scaled = self.scale(check_sequences(sequences))
         return self.head_proba(self.embed(scaled), scaled, calibrated)
+
+    def predict_history(self, history, ends: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """predict_proba of the windows of a FeatureHistory ending at `ends`, each row scaled once rather
+        than once per window it belongs to (the same numbers, 24 times less scaling)."""
+        ends = np.asarray(ends)
+        if len(ends) == 0:
+            return np.zeros((0, 3))
+        lo = int(ends.min()) - SEQUENCE_LENGTH + 1
+        rows = self.scale(history.values[lo:int(ends.max()) + 1, :N_FEATURES])
+        index = (ends - lo)[:, None] + np.arange(-SEQUENCE_LENGTH + 1, 1)[None, :]
+        used = np.zeros(len(rows), dtype=bool)
+        used[index.ravel()] = True
+        if not np.isfinite(rows[used]).all():
+            raise ValueError("Invalid sequence data: contains NaN or infinite values")
+        last = rows[ends - lo]
+        if isinstance(self.encoder, NumpyEncoder):
+            embedding = self.encoder.embed_rows(np.where(used[:, None], rows, 0.0), index)
+        else:
+            embedding = self.embed(rows[index])
+        return self.head_proba(embedding, last[:, None, :], calibrated)
 
     def expected_returns(self, proba: np.ndarray) -> np.ndarray | None:
         """The forward return each row's (calibrated) probabilities promise; None without a calibration."""

@@ -25,8 +25,11 @@ class FeatureScaler:
         return cls(tuple(feature_names), rows.mean(axis=0), np.where(std > 1e-12, std, 1.0))
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        z = (np.asarray(x, dtype=np.float32) - self.mean.astype(np.float32)) / self.std.astype(np.float32)
-        return np.clip(z, -CLIP, CLIP)
+        """(..., n_features) -> float32 z-scores, clipped; computed in place on one new array."""
+        z = np.array(x, dtype=np.float32, copy=True)
+        z -= self.mean.astype(np.float32)
+        z /= self.std.astype(np.float32)
+        return np.clip(z, -CLIP, CLIP, out=z)
 
     def save(self, path: Path) -> None:
         Path(path).write_text(

@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-import lightgbm as lgb
 import numpy as np
 import sklearn
 import torch
@@ -39,6 +38,7 @@ from models.fit import (
     split_windows,
     stacked,
 )
+from models.gbm import lgb
 from models.hybrid import HybridModel
 from models.labels import LabelSpec
 from models.manager import GLOBAL_MODEL

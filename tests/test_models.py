@@ -182,8 +182,8 @@ def test_the_numpy_encoder_serves_what_torch_computes(tiny_models, windows):
 
 
 def test_serving_imports_no_torch():
-    """A backtest and the agent's model loading run without importing torch (the bot holds less
-    memory and starts faster); only training imports it."""
+    """A backtest and the agent's model loading import neither torch nor scikit-learn nor matplotlib
+    (the bot holds less memory and starts faster); only training and pictures import them."""
     import subprocess
     import sys
 
@@ -195,12 +195,14 @@ def test_serving_imports_no_torch():
             "import bot.views, bot.cli\n"
             "r = run_backtest(DATA / 'upbit-1h', ['KRW-BTC'], MultiCoinModelManager(markets=['KRW-BTC']))\n"
             "assert r.steps, 'no step'\n"
+            "print('sklearn' in sys.modules, 'matplotlib' in sys.modules)\n"
+            "import sklearn.linear_model\n"  # hidden from lightgbm only: training still finds it
             "print('torch' in sys.modules)\n")
     from tests.conftest import ROOT
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "False"
+    assert out.stdout.strip().splitlines()[-2:] == ["False False", "False"]
 
 
 def test_training_without_its_extra_is_one_line(monkeypatch):

@@ -89,3 +89,6 @@ class ContextModel(HybridModel):
             raise ValueError(f"Invalid sequence data: expected (24, {N_FEATURES + self.context_size}), got {x.shape}")
         scaled = self.scale(check_sequences(x[..., :N_FEATURES]))
         return self.head_proba(self.embed(scaled), scaled, calibrated, extra=x[:, -1, N_FEATURES:])
+
+    def predict_history(self, history, ends: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        return self.predict_proba(history.windows(ends), calibrated)

@@ -179,7 +179,7 @@ class PrecomputedFeed:
             int(ns): WarmingUp(int(k)) for ns, k in zip(closed_ns[wanted], needed[wanted])}
         try:
             model = self.manager.get_model(market)
-            proba = np.concatenate([model.predict_proba(history.windows(ends[i:i + self.CHUNK]))
+            proba = np.concatenate([model.predict_history(history, ends[i:i + self.CHUNK])
                                     for i in range(0, len(ends), self.CHUNK)]) if len(ends) else np.zeros((0, 3))
         except Exception as exc:  # a broken model must not stop the other markets
             error = f"model unavailable: {exc}"
