@@ -164,6 +164,18 @@ def buy_guard(signal: MLSignal | str, position: Position | None, account: Accoun
     return None
 
 
+def buy_refusal(market: str, position: Position | None, account: Account, settings: RiskSettings,
+                rules: ExchangeRules, now: datetime) -> Reason | None:
+    """Why a buy of `market` may not open now (the guards, then cash for a minimum order), or None:
+    the one check for the engine's buys and for buys by command."""
+    refusal = buy_guard(market, position, account, settings, now)
+    if refusal is not None:
+        return refusal
+    if rules.max_buy_amount_krw(account.cash_krw) < rules.min_order_krw:
+        return Reason("no_cash", cash=account.cash_krw, minimum=rules.min_order_krw)
+    return None
+
+
 def manual_buy(market: str, amount_krw: float | None, position: Position | None, account: Account,
                settings: RiskSettings, rules: ExchangeRules, now: datetime, by: str) -> Decision:
     """A buy ordered by command (/buy): the same books check, guards and cash rules as the engine's
@@ -171,12 +183,10 @@ def manual_buy(market: str, amount_krw: float | None, position: Position | None,
     problem = books_problem(account)
     if problem is not None:
         return _reject(market, Action.BUY, Reason("books_not_sane", problem=problem))
-    refusal = buy_guard(market, position, account, settings, now)
+    refusal = buy_refusal(market, position, account, settings, rules, now)
     if refusal is not None:
         return _reject(market, Action.BUY, refusal)
     spendable = rules.max_buy_amount_krw(account.cash_krw)
-    if spendable < rules.min_order_krw:
-        return _reject(market, Action.BUY, Reason("no_cash", cash=account.cash_krw, minimum=rules.min_order_krw))
     wanted = amount_krw if amount_krw is not None else settings.max_position_ratio * account.equity_krw
     amount = min(wanted, spendable)
     if amount < rules.min_order_krw:
@@ -228,12 +238,10 @@ class TradingEngine:
                 return _reject(market, action, Reason("expected_low", er=signal.expected_return,
                                                       needed=entry_bar(settings, rules)))
             return _reject(market, action, Reason("model_hold" if action == Action.HOLD else "sell_nothing_held"))
-        refusal = buy_guard(signal, position, account, settings, now)
+        refusal = buy_refusal(market, position, account, settings, rules, now)
         if refusal is not None:
             return _reject(market, Action.BUY, refusal)
         spendable = rules.max_buy_amount_krw(account.cash_krw)
-        if spendable < rules.min_order_krw:
-            return _reject(market, Action.BUY, Reason("no_cash", cash=account.cash_krw, minimum=rules.min_order_krw))
         if settings.decision_rule == "expected_return":
             ratio = expected_return_size(signal, settings, rules, volatility)
         else:
