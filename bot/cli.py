@@ -81,11 +81,14 @@ def cmd_run(args, settings: Settings) -> int:
         runtime.close()
     if options.replay is None:
         return 0
+    from core.i18n import _
+
     if result is None:
-        print("Stopped before the end of the data.")
+        print(_("Stopped before the end of the data."))
         return 0
-    print("\nSummary: " + run_summary(result, options.defaults))
-    print(f"Journal: {args.db or 'sqlite:///replay.db'} (signals, orders, fills, equity, alerts, audit log)")
+    print("\n" + _("Summary: {summary}").format(summary=run_summary(result, options.defaults)))
+    print(_("Journal: {url} (signals, orders, fills, equity, alerts, audit log)").format(
+        url=args.db or "sqlite:///replay.db"))
     return 0
 
 
@@ -181,6 +184,15 @@ def user_errors() -> tuple[type, ...]:
     return tuple(getattr(sys.modules[module], name) for module, name in USER_ERRORS if module in sys.modules)
 
 
+def apply_display(settings: Settings) -> None:
+    """The default language and the zone of shown times, for every text this process writes."""
+    from core.display import set_display_zone
+    from core.i18n import set_default_language
+
+    set_default_language(settings.language)
+    set_display_zone(settings.display_timezone)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -195,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     install([])  # stderr and every log line are redacted from here on; the secrets follow once read
     try:
         settings = load_settings()
+        apply_display(settings)
         install([settings.telegram_bot_token, settings.upbit_access_key, settings.upbit_secret_key,
                  database_password(settings.database_url)])
         return args.func(args, settings)

@@ -11,21 +11,23 @@ import asyncio
 import signal
 import sys
 import threading
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from bot.format import krw, when
-from bot.messages import event_text
+from bot.messages import event_text, label, mode, schedule_text
 from bot.schedule import schedule_jobs
 from bot.views import render
+from core.display import clock, krw, when
+from core.i18n import _, language
 from core.redaction import redact
 from core.runtime.runtime import Runtime
-from core.service.registry import CONSOLE
+from core.service.registry import CONSOLE, CONSOLE_CHAT, Caller
 from core.service.reports import ChartData, EquityData
 from core.storage.outbox import due, mark_sent
+from core.storage.users import chat_language
 
-ALERT_LABELS = {"emergency": "EMERGENCY"}  # the other kinds are printed by their name
 ALERT_SECONDS = 0.2
 
 
@@ -38,28 +40,38 @@ class ConsoleChat:
         self.echo = echo  # repeat each command before its reply (useful when stdin is a pipe)
         self.pictures = Path("charts")  # where /chart and /equity write their PNGs
 
+    def caller(self) -> Caller:
+        """The console's caller, in the language it chose with /language (BOT_LANGUAGE until then)."""
+        return replace(CONSOLE, language=self.language())
+
+    def language(self) -> str | None:
+        return chat_language(self.service.agent.db, CONSOLE_CHAT)
+
     def answer(self, line: str) -> str:
         """Run one command now (no runtime: tests and tools) and print its reply."""
-        return self.show(line, self.service.handle(line, CONSOLE))
+        caller = self.caller()
+        return self.show(line, self.service.handle(line, caller), caller)
 
-    def show(self, line: str, result) -> str:
-        reply = render(result)
-        if isinstance(result, (ChartData, EquityData)):
-            reply += f"; picture written to {self._save_picture(result)}"
+    def show(self, line: str, result, caller: Caller = CONSOLE) -> str:
+        with language(caller.language):
+            reply = render(result)
+            if isinstance(result, (ChartData, EquityData)):
+                reply += _("; picture written to {path}").format(path=self._save_picture(result))
         if self.echo:
             self.print(f"> {line}")
         self.print(reply)
         return reply
 
     def flush_alerts(self, now: datetime) -> int:
-        """Print due alerts (emergencies first) and mark them sent."""
+        """Print due alerts (emergencies first), in the console's language, and mark them sent."""
         db = self.service.agent.db
         printed = 0
-        while batch := due(db, now, limit=100):
-            for alert in batch:
-                self.print(f"[{when(alert.created_at)}] {ALERT_LABELS.get(alert.kind, alert.kind)}: {event_text(alert)}")
-                mark_sent(db, alert.id, now)
-                printed += 1
+        with language(self.language()):
+            while batch := due(db, now, limit=100):
+                for alert in batch:
+                    self.print(f"[{when(alert.created_at)}] {label(alert.kind)}: {event_text(alert)}")
+                    mark_sent(db, alert.id, now)
+                    printed += 1
         return printed
 
     def _save_picture(self, result) -> Path:
@@ -100,15 +112,18 @@ async def _main(runtime: Runtime, stdin: TextIO, out: TextIO):
     runtime.after_job = flush
     now = datetime.now(timezone.utc)
     jobs = runtime.jobs(now)
-    _banner(runtime, chat, jobs)
+    with language(chat.language()):
+        _banner(runtime, chat, jobs)
     tasks = [asyncio.create_task(_commands(runtime, chat, lines)), asyncio.create_task(_alerts(chat, stop))]
     active: set[asyncio.Task] = set()
     tasks += schedule_jobs(runtime, jobs, active)
     result = None
     try:
-        await runtime.start(runtime.schedule_text(jobs))
+        await runtime.start(runtime.schedule(jobs))
         if runtime.replay is None:
-            chat.print(f"Ready: start-up done; next cycle at {runtime.agent.next_cycle_at:%H:%M:%S} UTC.")
+            with language(chat.language()):
+                chat.print(_("Ready: start-up done; next cycle at {time}.").format(
+                    time=clock(runtime.agent.next_cycle_at)))
         if runtime.replay is not None:
             result = await runtime.replay_ticks(_day_lines(runtime, chat), stopped=stop.is_set)
             await asyncio.sleep(0.05)  # commands already typed are answered before the summary
@@ -126,14 +141,18 @@ async def _main(runtime: Runtime, stdin: TextIO, out: TextIO):
 
 def _banner(runtime: Runtime, chat: ConsoleChat, jobs) -> None:
     if runtime.replay is None:
-        chat.print(f"autotrader: {runtime.description()}; {runtime.schedule_text(jobs)}. Type /help; Ctrl-C stops.")
+        chat.print(_("autotrader: {mode} trading {markets} on {url} candles; {schedule}. Type /help; Ctrl-C "
+                     "stops.").format(mode=mode(runtime.agent.mode), markets=", ".join(runtime.agent.markets),
+                                      url=runtime.settings.upbit_api_url, schedule=schedule_text(runtime.schedule(jobs))))
         return
     replay = runtime.replay
     first, last = replay.ticks[0].to_pydatetime(), replay.ticks[-1].to_pydatetime()
-    pace = "as fast as possible" if runtime.speed <= 0 else f"{runtime.speed:g} candles per second"
-    chat.print(f"Replaying {', '.join(runtime.agent.markets)} from {replay.data_dir}: {when(first)} .. "
-               f"{when(last)}, {len(replay.ticks)} candle closes, {pace}; paper wallet {krw(replay.start_krw)}.")
-    chat.print("Type /help for commands. Alerts appear as they happen; a summary follows the last candle.")
+    pace = _("as fast as possible") if runtime.speed <= 0 else \
+        _("{speed:g} candles per second").format(speed=runtime.speed)
+    chat.print(_("Replaying {markets} from {path}: {first} .. {last}, {n} candle closes, {pace}; paper wallet "
+                 "{wallet}.").format(markets=", ".join(runtime.agent.markets), path=replay.data_dir, first=when(first),
+                                     last=when(last), n=len(replay.ticks), pace=pace, wallet=krw(replay.start_krw)))
+    chat.print(_("Type /help for commands. Alerts appear as they happen; a summary follows the last candle."))
 
 
 def _day_lines(runtime: Runtime, chat: ConsoleChat):
@@ -146,8 +165,10 @@ def _day_lines(runtime: Runtime, chat: ConsoleChat):
         elif now.date() != day[0]:  # one status line per simulated day
             day[0] = now.date()
             agent = runtime.agent
-            chat.print(f"{when(now)}  equity {krw(agent.portfolio.equity(agent.prices))}  open positions "
-                       f"{len(agent.portfolio.positions)}" + ("  (paused)" if agent.risk.paused else ""))
+            with language(chat.language()):
+                text = _("{time}  equity {equity}  open positions {n}").format(
+                    time=when(now), equity=krw(agent.portfolio.equity(agent.prices)), n=len(agent.portfolio.positions))
+                chat.print(text + (_("  (paused)") if agent.risk.paused else ""))
 
     return after_tick
 
@@ -157,7 +178,8 @@ async def _commands(runtime: Runtime, chat: ConsoleChat, lines: asyncio.Queue) -
         line = await lines.get()
         try:
             if line is not None:
-                chat.show(line, await runtime.command(line, CONSOLE))
+                caller = chat.caller()
+                chat.show(line, await runtime.command(line, caller), caller)
         finally:
             lines.task_done()
 

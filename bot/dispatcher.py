@@ -24,6 +24,7 @@ from telegram.error import (
 )
 
 from bot.messages import event_text, label
+from core.i18n import language
 from core.redaction import redact
 from core.storage.outbox import (
     Alert,
@@ -100,7 +101,9 @@ class AlertDispatcher:
                 mark_failed(self.db, alert.id, "chat no longer subscribed")
                 continue
             try:
-                for piece in split_text(alert_html(alert)):
+                with language(subscriber.language):  # rendered in the chat's language as it is sent
+                    pieces = split_text(alert_html(alert))
+                for piece in pieces:
                     await self.bot.send_message(alert.chat_id, piece, parse_mode="HTML",
                                                 disable_notification=subscriber.preference(alert.kind) == "silent")
             except RetryAfter as exc:

@@ -1,118 +1,201 @@
 """What do users read about an event? The words for each event name of core.trading.events.
 
 Events reach this module as data (a kind, a name, parameters) from the outbox; every notifier
-(console, Telegram) renders them here when it sends them, so each chat can be given its language.
-A row written before events were data (no name) is shown by the text it was stored with.
+(console, Telegram) renders them here, in the language of the chat it sends them to
+(`with core.i18n.language(...)`). A row written before events were data (no name) is shown by the
+text it was stored with.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Callable
 
-from bot.format import krw, percent, signed_krw, volume
+from core.display import krw, percent, signed_krw, volume, when
+from core.i18n import N_, _, ngettext
 from core.storage.outbox import Alert
+from core.trading.reasons import localized_reason
 
-LABELS = {"emergency": "🚨 EMERGENCY", "account": "Account", "exit": "Exit", "fill": "Fill", "signal": "Signal",
-          "error": "⚠️ Error", "system": "System", "summary": "Summary"}
-EXIT_TITLES = {"stop_loss": "Stop-loss", "take_profit": "Take-profit", "trailing_stop": "Trailing stop",
-               "time_exit": "Holding period over", "manual": "Manual sale"}
+LABELS = {"emergency": N_("🚨 EMERGENCY"), "account": N_("Account"), "exit": N_("Exit"), "fill": N_("Fill"),
+          "signal": N_("Signal"), "error": N_("⚠️ Error"), "system": N_("System"), "summary": N_("Summary")}
+EXIT_TITLES = {"stop_loss": N_("Stop-loss"), "take_profit": N_("Take-profit"), "trailing_stop": N_("Trailing stop"),
+               "time_exit": N_("Holding period over"), "manual": N_("Manual sale")}
+ACTIONS = {"BUY": N_("BUY"), "SELL": N_("SELL"), "HOLD": N_("HOLD")}
+SIDES = {"bid": N_("buy"), "ask": N_("sell")}
+MODES = {"paper": N_("paper"), "live": N_("live"), "paper (replay)": N_("paper (replay)")}
 
 
 def label(kind: str) -> str:
-    return LABELS.get(kind, kind)
+    return _(LABELS[kind]) if kind in LABELS else kind
+
+
+def action(name: str) -> str:
+    return _(ACTIONS[name]) if name in ACTIONS else name
+
+
+def mode(name: str) -> str:
+    return _(MODES[name]) if name in MODES else name
+
+
+def _side(name: str) -> str:
+    return _(SIDES[name]) if name in SIDES else name
+
+
+def _reason(p: dict) -> str:
+    """The reason in the reader's language where its code was stored, else the stored text."""
+    return localized_reason(p.get("reason_data"), p.get("reason", ""))
 
 
 def _fill(market: str, p: dict) -> str:
     if p["side"] == "bid":
-        return (f"Bought {volume(p['volume'])} {market} at {krw(p['price_krw'])}: {krw(p['funds_krw'])} + "
-                f"{krw(p['fee_krw'])} fee")
-    pnl = f", P/L {percent(p['return_ratio'])} ({signed_krw(p['pnl_krw'])})" if "return_ratio" in p else ""
-    return f"Sold {volume(p['volume'])} {market} at {krw(p['price_krw'])}: {krw(p['funds_krw'] - p['fee_krw'])} after fee{pnl}"
+        return _("Bought {volume} {market} at {price}: {funds} + {fee} fee").format(
+            volume=volume(p["volume"]), market=market, price=krw(p["price_krw"]), funds=krw(p["funds_krw"]),
+            fee=krw(p["fee_krw"]))
+    text = _("Sold {volume} {market} at {price}: {net} after fee").format(
+        volume=volume(p["volume"]), market=market, price=krw(p["price_krw"]), net=krw(p["funds_krw"] - p["fee_krw"]))
+    if "return_ratio" in p:
+        text += _(", P/L {ratio} ({amount})").format(ratio=percent(p["return_ratio"]), amount=signed_krw(p["pnl_krw"]))
+    return text
 
 
 def _signal(market, p) -> str:
-    outcome = "traded" if p["traded"] else f"not traded: {p['reason']}"
-    return (f"{market} {p['action']} signal: buy {p['buy']:.2f} / hold {p['hold']:.2f} / sell {p['sell']:.2f}, "
-            f"confidence {p['confidence']:.2f}; {outcome}")
+    outcome = _("traded") if p["traded"] else _("not traded: {reason}").format(reason=_reason(p))
+    return _("{market} {action} signal: buy {buy:.2f} / hold {hold:.2f} / sell {sell:.2f}, confidence "
+             "{confidence:.2f}; {outcome}").format(market=market, action=action(p["action"]), buy=p["buy"],
+                                                   hold=p["hold"], sell=p["sell"], confidence=p["confidence"],
+                                                   outcome=outcome)
 
 
 def _warming(market, p) -> str:
     n = p.get("candles_needed")
     if n is None:
-        return f"{market} is warming up: more history is needed before its first signal"
-    return f"{market} is warming up: {n} more candle{'s' if n != 1 else ''} of history needed before its first signal"
+        return _("{market} is warming up: more history is needed before its first signal").format(market=market)
+    return ngettext("{market} is warming up: {n} more candle of history needed before its first signal",
+                    "{market} is warming up: {n} more candles of history needed before its first signal",
+                    n).format(market=market, n=n)
 
 
 def _changes(p) -> str:
-    return ", ".join(f"{k}={v}" for k, v in p["changes"].items()) or "no change"
+    return ", ".join(f"{k}={v}" for k, v in p["changes"].items()) or _("no change")
+
+
+def _flow(name: str) -> str:
+    return {"deposit": _("deposit"), "withdrawal": _("withdrawal")}.get(name, name)
+
+
+def schedule_text(p: dict) -> str:
+    """When the cycles run (Runtime.schedule's data; `schedule` is the text of older rows)."""
+    if "replay_speed" in p:
+        speed = p["replay_speed"]
+        return _("replaying as fast as possible") if speed <= 0 else \
+            _("replaying {speed:g} candles per second").format(speed=speed)
+    if "every_seconds" in p:
+        return _("a cycle every {seconds:g} s").format(seconds=p["every_seconds"])
+    if "first_cycle_at" in p:
+        return _("first cycle at {time}").format(time=when(datetime.fromisoformat(p["first_cycle_at"])))
+    return p.get("schedule", "")
 
 
 RENDERERS: dict[str, Callable[[str | None, dict], str]] = {
     "signal": _signal,
     "bought": _fill,
     "sold": _fill,
-    "emergency_sold": lambda m, p: f"EMERGENCY SELL {m}: {p['reason']}. {_fill(m, p)}",
-    "exit_sold": lambda m, p: f"{EXIT_TITLES.get(p['exit'], p['exit'])} {m}: {p['reason']}. {_fill(m, p)}",
+    "emergency_sold": lambda m, p: _("EMERGENCY SELL {market}: {reason}.").format(market=m, reason=_reason(p))
+    + " " + _fill(m, p),
+    "exit_sold": lambda m, p: _("{title} {market}: {reason}.").format(
+        title=_(EXIT_TITLES[p["exit"]]) if p["exit"] in EXIT_TITLES else p["exit"], market=m, reason=_reason(p))
+    + " " + _fill(m, p),
     "warming_up": _warming,
-    "emergency_failed": lambda m, p: f"EMERGENCY SELL {m} FAILED: {p['error']}",
-    "order_failed": lambda m, p: f"{m} {p['action']} order failed: {p['error']}",
-    "skipped": lambda m, p: f"{m} skipped: {p['error']}",
-    "books_not_sane": lambda m, p: (f"The books are not sane ({p['problem']}): no buying until reconciliation with "
-                                    f"the exchange puts them right."),
-    "order_never_arrived": lambda m, p: (f"Order {p['identifier']} ({p['side']} {m}) never reached the exchange: "
-                                         f"nothing was traded."),
-    "order_cancelled_empty": lambda m, p: f"Order {p['identifier']} ({p['side']} {m}) was cancelled with nothing executed.",
-    "order_settled": lambda m, p: (f"Order {p['identifier']} settled after a lost answer or restart: "
-                                   f"{_fill(m, p).split(':')[0]} ({krw(p['funds_krw'])}, fee {krw(p['fee_krw'])})."),
-    "cash_funding": lambda m, p: f"KRW on the account: {krw(p['account_krw'])}; the books start from it (first reconciliation).",
-    "cash_moved": lambda m, p: (f"KRW on the account is {krw(p['account_krw'])}, the books said {krw(p['books_krw'])}: "
-                                f"a {p['flow']} of {krw(p['amount_krw'])} (or a trade outside the bot) is adopted."),
-    "coin_adopted": lambda m, p: (f"The account holds {volume(p['volume'])} {m} {'more' if p['more'] else 'less'} than "
-                                  f"the books (traded outside the bot?): adopted at {krw(p['price_krw'])}; the position "
-                                  f"is now {volume(p['position_volume'])}."),
-    "settings_changed": lambda m, p: f"Settings changed by {p['by']}: {_changes(p)}",
-    "markets_changed": lambda m, p: (f"Markets changed by {p['by']}: {p['action']} {p['market']}; now "
-                                     f"{', '.join(p['markets'])}"),
+    "emergency_failed": lambda m, p: _("EMERGENCY SELL {market} FAILED: {error}").format(market=m, error=p["error"]),
+    "order_failed": lambda m, p: _("{market} {action} order failed: {error}").format(
+        market=m, action=action(p["action"]), error=p["error"]),
+    "skipped": lambda m, p: _("{market} skipped: {error}").format(market=m, error=p["error"]),
+    "books_not_sane": lambda m, p: _("The books are not sane ({problem}): no buying until reconciliation with the "
+                                     "exchange puts them right.").format(problem=p["problem"]),
+    "order_never_arrived": lambda m, p: _("Order {identifier} ({side} {market}) never reached the exchange: nothing "
+                                          "was traded.").format(identifier=p["identifier"], side=_side(p["side"]),
+                                                                 market=m),
+    "order_cancelled_empty": lambda m, p: _("Order {identifier} ({side} {market}) was cancelled with nothing "
+                                            "executed.").format(identifier=p["identifier"], side=_side(p["side"]),
+                                                                market=m),
+    "order_settled": lambda m, p: _("Order {identifier} settled after a lost answer or restart: {fill}").format(
+        identifier=p["identifier"], fill=_fill(m, p)),
+    "cash_funding": lambda m, p: _("KRW on the account: {amount}; the books start from it (first "
+                                   "reconciliation).").format(amount=krw(p["account_krw"])),
+    "cash_moved": lambda m, p: _("KRW on the account is {account}, the books said {books}: a {flow} of {amount} (or a "
+                                 "trade outside the bot) is adopted.").format(
+        account=krw(p["account_krw"]), books=krw(p["books_krw"]), flow=_flow(p["flow"]), amount=krw(p["amount_krw"])),
+    "coin_adopted": lambda m, p: (_("The account holds {volume} {market} more than the books (traded outside the "
+                                    "bot?): adopted at {price}; the position is now {position}.") if p["more"] else
+                                  _("The account holds {volume} {market} less than the books (traded outside the "
+                                    "bot?): adopted at {price}; the position is now {position}.")).format(
+        volume=volume(p["volume"]), market=m, price=krw(p["price_krw"]), position=volume(p["position_volume"])),
+    "settings_changed": lambda m, p: _("Settings changed by {by}: {changes}").format(by=p["by"], changes=_changes(p)),
+    "markets_changed": lambda m, p: (_("Markets changed by {by}: {market} added; now {markets}")
+                                     if p["action"] == "add" else
+                                     _("Markets changed by {by}: {market} removed; now {markets}")).format(
+        by=p["by"], market=p["market"], markets=", ".join(p["markets"])),
 }
 
 
+def day_line(d: dict) -> str:
+    return ngettext("{day}: equity {equity} ({change}, {ratio}), {trades} trade closed ({realised})",
+                    "{day}: equity {equity} ({change}, {ratio}), {trades} trades closed ({realised})",
+                    d["trades"]).format(day=d["day"], equity=krw(d["equity_krw"]), change=signed_krw(d["change_krw"]),
+                                        ratio=percent(d["change_ratio"]), trades=d["trades"],
+                                        realised=signed_krw(d["realised_krw"]))
+
+
+def balance_lines(cash: float, positions: float, equity: float, principal: float, fees: float) -> list[str]:
+    total = equity / principal - 1.0 if principal else 0.0
+    return [_("Cash {amount}").format(amount=krw(cash)), _("Positions {amount}").format(amount=krw(positions)),
+            _("Equity {equity} ({ratio} on {principal})").format(equity=krw(equity), ratio=percent(total),
+                                                               principal=krw(principal)),
+            _("Fees paid {amount}").format(amount=krw(fees))]
+
+
 def _daily_summary(market, p) -> str:
-    lines = ["Daily summary"]
-    for d in p["days"]:
-        lines.append(f"{d['day']}: equity {krw(d['equity_krw'])} ({signed_krw(d['change_krw'])}, "
-                     f"{percent(d['change_ratio'])}), {d['trades']} trade{'s' if d['trades'] != 1 else ''} closed "
-                     f"({signed_krw(d['realised_krw'])})")
+    lines = [_("Daily summary")]
+    lines += [day_line(d) for d in p["days"]]
     if not p["days"]:
-        lines.append("No cycle has run yet.")
-    total = p["equity_krw"] / p["principal_krw"] - 1.0 if p["principal_krw"] else 0.0
-    lines += [f"Cash {krw(p['cash_krw'])}", f"Positions {krw(p['positions_krw'])}",
-              f"Equity {krw(p['equity_krw'])} ({percent(total)} on {krw(p['principal_krw'])})",
-              f"Fees paid {krw(p['fees_krw'])}"]
-    lines += [f"{x['market']}: {volume(x['volume'])} at avg {krw(x['avg_price_krw'])}, now {krw(x['price_krw'])}, "
-              f"P/L {percent(x['pnl_ratio'])} ({signed_krw(x['pnl_krw'])})" for x in p["positions"]]
+        lines.append(_("No cycle has run yet."))
+    lines += balance_lines(p["cash_krw"], p["positions_krw"], p["equity_krw"], p["principal_krw"], p["fees_krw"])
+    lines += [_("{market}: {volume} at avg {avg}, now {price}, P/L {ratio} ({amount})").format(
+        market=x["market"], volume=volume(x["volume"]), avg=krw(x["avg_price_krw"]), price=krw(x["price_krw"]),
+        ratio=percent(x["pnl_ratio"]), amount=signed_krw(x["pnl_krw"])) for x in p["positions"]]
     if not p["positions"]:
-        lines.append("No open positions.")
+        lines.append(_("No open positions."))
     return "\n".join(lines)
 
 
 RENDERERS.update({
-    "started": lambda m, p: f"autotrader started: {p['mode']} mode, {', '.join(p['markets'])}; {p['schedule']}",
-    "stopped": lambda m, p: "autotrader stopped",
-    "live_warning": lambda m, p: (f"LIVE TRADING: real orders with real money on {p['url']}. Limits: "
-                                  f"{krw(p['max_order_krw'])} per buy order, {krw(p['max_daily_krw'])} of buys per UTC "
-                                  f"day. /pause stops buying; /sellall sells every position."),
-    "market_data_down": lambda m, p: (f"No market data: {p['error']}. No new signals until Upbit answers; open "
-                                      f"positions are kept; the bot keeps trying every cycle."),
-    "market_data_back": lambda m, p: "Market data is back: the cycles judge new candles again.",
-    "job_failed": lambda m, p: f"The {p['job']} failed; see the log. The next one will run.",
-    "replay_started": lambda m, p: (f"Replay started: {', '.join(p['markets'])}, {p['ticks']} candle closes from "
-                                    f"{p['first'][:16].replace('T', ' ')} UTC"),
-    "replay_finished": lambda m, p: (f"Replay finished: return {percent(p['total_return'])}, {p['trades']} trades, "
-                                     f"max drawdown {percent(p['max_drawdown'], signed=False)}"),
+    "started": lambda m, p: _("autotrader started: {mode} mode, {markets}; {schedule}").format(
+        mode=mode(p["mode"]), markets=", ".join(p["markets"]), schedule=schedule_text(p)),
+    "stopped": lambda m, p: _("autotrader stopped"),
+    "live_warning": lambda m, p: _("LIVE TRADING: real orders with real money on {url}. Limits: {order} per buy order, "
+                                   "{daily} of buys per UTC day. /pause stops buying; /sellall sells every "
+                                   "position.").format(url=p["url"], order=krw(p["max_order_krw"]),
+                                                        daily=krw(p["max_daily_krw"])),
+    "market_data_down": lambda m, p: _("No market data: {error}. No new signals until Upbit answers; open positions "
+                                       "are kept; the bot keeps trying every cycle.").format(error=p["error"]),
+    "market_data_back": lambda m, p: _("Market data is back: the cycles judge new candles again."),
+    "job_failed": lambda m, p: _("The {job} failed; see the log. The next one will run.").format(job=job(p["job"])),
+    "replay_started": lambda m, p: _("Replay started: {markets}, {ticks} candle closes from {first}").format(
+        markets=", ".join(p["markets"]), ticks=p["ticks"], first=when(datetime.fromisoformat(p["first"]))),
+    "replay_finished": lambda m, p: _("Replay finished: return {ret}, {trades} trades, max drawdown "
+                                      "{drawdown}").format(ret=percent(p["total_return"]), trades=p["trades"],
+                                                           drawdown=percent(p["max_drawdown"], signed=False)),
     "daily_summary": _daily_summary,
 })
 
+JOBS = {"cycle": N_("cycle"), "price-shock guard": N_("price-shock guard"), "daily summary": N_("daily summary")}
+
+
+def job(name: str) -> str:
+    return _(JOBS[name]) if name in JOBS else name
+
 
 def event_text(alert: Alert) -> str:
+    """The alert's text in the current language."""
     if alert.name is None:
         return alert.text or ""
     render = RENDERERS.get(alert.name)

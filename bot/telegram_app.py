@@ -17,7 +17,7 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TimedOut
 
 from bot.dispatcher import AlertDispatcher
-from bot.telegram_bot import BotRuntime, build_application, menu
+from bot.telegram_bot import BotRuntime, build_application, set_menus
 from core.runtime.runtime import Job, Runtime
 from core.storage.users import subscribers
 from core.trading.health import ServiceMonitor
@@ -68,13 +68,13 @@ async def _main(runtime: Runtime):
         _schedule(queue, runtime, job)
     queue.run_repeating(deliver, interval=ALERT_POLL_SECONDS, first=ALERT_POLL_SECONDS, name="alerts")
     await queue.start()  # trading starts now, whether Telegram answers or not
-    starting = asyncio.create_task(runtime.start(runtime.schedule_text(jobs)))
+    starting = asyncio.create_task(runtime.start(runtime.schedule(jobs)))
     replaying = None
     try:
         if not await _connect(app, monitor, stop):
             return None
         connected.set()
-        await app.bot.set_my_commands(menu())
+        await set_menus(app.bot)
         await app.start()
         await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
         print("Telegram bot connected; commands are answered.", flush=True)

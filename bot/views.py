@@ -1,12 +1,16 @@
-"""How do replies read? Plain text for each result of the command service (console and Telegram)."""
+"""How do replies read? Plain text for each result of the command service (console and Telegram), in
+the current language (core.i18n: the front-end renders inside the chat's `language(...)`)."""
 from __future__ import annotations
 
 from dataclasses import fields
+from unicodedata import east_asian_width
 
 from bot import views_history  # noqa: F401 - registers the views of the trade-history replies
-from bot.format import krw, when
-from bot.format import volume as _volume
+from bot.messages import action, balance_lines, day_line, label, mode
 from bot.render import render
+from core.display import day, krw, percent, signed_krw, when
+from core.display import volume as _volume
+from core.i18n import N_, _, ngettext
 from core.service.replies import (
     AlertsView,
     BalanceView,
@@ -23,131 +27,176 @@ from core.service.replies import (
     SignalsView,
     StatusView,
     VersionView,
+    Welcome,
 )
 from core.service.reports import ChartData, DailyView, EquityData, ModelView
 from core.trading.health import ServiceHealth
 from core.trading.parameters import with_unit
+from core.trading.reasons import localized_reason
 from core.trading.types import RiskSettings
 
 
 @render.register
-def _(result: Problem) -> str:
-    return f"Error: {result.text}"
+def _problem(result: Problem) -> str:
+    return _("Error: {text}").format(text=result.text)
 
 
 @render.register
-def _(result: Notice) -> str:
+def _notice(result: Notice) -> str:
     return result.text
 
 
 @render.register
-def _(result: HelpView) -> str:
-    width = max(len(c.usage) for c in result.commands)
-    return "Commands:\n" + "\n".join(f"{c.usage.ljust(width)}  {c.summary}" for c in result.commands)
+def _welcome(result: Welcome) -> str:
+    return result.text
 
 
-def _position_line(p: PositionView) -> str:
-    return (f"{p.market}: {_volume(p.volume)} at avg {krw(p.avg_price_krw)}, now {krw(p.price_krw)}, "
-            f"value {krw(p.value_krw)}, P/L {p.pnl_ratio:+.2%} ({p.pnl_krw:+,.0f} KRW), since {when(p.opened_at)}")
+def _columns(text: str) -> int:
+    """How wide a text is on a terminal: Hangul and other wide characters take two columns."""
+    return sum(2 if east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 @render.register
-def _(result: StatusView) -> str:
-    cycle = "no cycle yet" if result.now is None else (
-        f"last cycle {when(result.now)}" + (f" ({result.last_cycle_seconds * 1000:.0f} ms)"
-                                            if result.last_cycle_seconds is not None else ""))
-    lines = [f"Mode: {result.mode}; trading {'PAUSED (exits still run)' if result.paused else 'active'}",
-             f"{cycle}; next {when(result.next_cycle_at)}",
-             f"Markets: {', '.join(result.markets)}"]
+def _help(result: HelpView) -> str:
+    usages = [c.shown_usage for c in result.commands]
+    width = max(_columns(u) for u in usages)
+    return _("Commands:") + "\n" + "\n".join(f"{u}{' ' * (width - _columns(u))}  {c.shown_summary}"
+                                             for u, c in zip(usages, result.commands))
+
+
+def _position_line(p: PositionView) -> str:
+    return _("{market}: {volume} at avg {avg}, now {price}, value {value}, P/L {ratio} ({amount}), since "
+             "{since}").format(market=p.market, volume=_volume(p.volume), avg=krw(p.avg_price_krw),
+                               price=krw(p.price_krw), value=krw(p.value_krw), ratio=percent(p.pnl_ratio),
+                               amount=signed_krw(p.pnl_krw), since=when(p.opened_at))
+
+
+def _cycle_line(at, seconds) -> str:
+    if at is None:
+        return _("no cycle yet")
+    if seconds is None:
+        return _("last cycle {time}").format(time=when(at))
+    return _("last cycle {time} ({ms:.0f} ms)").format(time=when(at), ms=seconds * 1000)
+
+
+@render.register
+def _status(result: StatusView) -> str:
+    trading = _("PAUSED (exits still run)") if result.paused else _("active")
+    lines = [_("Mode: {mode}; trading {state}").format(mode=mode(result.mode), state=trading),
+             _("{cycle}; next {time}").format(cycle=_cycle_line(result.now, result.last_cycle_seconds),
+                                              time=when(result.next_cycle_at)),
+             _("Markets: {markets}").format(markets=", ".join(result.markets))]
     lines += [service_line(s) for s in result.services]
-    lines += [f"Equity {krw(result.equity_krw)}, cash {krw(result.cash_krw)}",
-              f"Open positions: {len(result.positions)}"]
+    lines += [_("Equity {equity}, cash {cash}").format(equity=krw(result.equity_krw), cash=krw(result.cash_krw)),
+              _("Open positions: {n}").format(n=len(result.positions))]
     lines += ["  " + _position_line(p) for p in result.positions]
     return "\n".join(lines)
 
 
+SERVICE_NAMES = {"Upbit market data": N_("Upbit market data")}
+
+
+def _service_name(name: str) -> str:
+    return _(SERVICE_NAMES[name]) if name in SERVICE_NAMES else name
+
+
 def service_line(health: ServiceHealth) -> str:
+    name = _service_name(health.name)
     if health.up is None:
-        return f"{health.name}: not contacted yet"
+        return _("{name}: not contacted yet").format(name=name)
     if health.up:
-        return f"{health.name}: OK, last contact {when(health.last_success_at)}"
-    last = f"; last success {when(health.last_success_at)}" if health.last_success_at else ""
-    return f"{health.name}: UNREACHABLE since {when(health.down_since)} ({health.error}){last}"
+        return _("{name}: OK, last contact {time}").format(name=name, time=when(health.last_success_at))
+    text = _("{name}: UNREACHABLE since {time} ({error})").format(name=name, time=when(health.down_since),
+                                                                  error=health.error)
+    if health.last_success_at:
+        text += _("; last success {time}").format(time=when(health.last_success_at))
+    return text
 
 
 @render.register
-def _(result: HealthView) -> str:
+def _health(result: HealthView) -> str:
     uptime = result.now - result.started_at
     hours, rest = divmod(int(uptime.total_seconds()), 3600)
-    cycle = "no cycle yet" if result.last_cycle_at is None else (
-        f"last cycle {when(result.last_cycle_at)}" + (f" ({result.last_cycle_seconds * 1000:.0f} ms)"
-                                                      if result.last_cycle_seconds is not None else ""))
-    return "\n".join([f"autotrader {result.version}, {result.mode} mode, up {hours} h {rest // 60} min", cycle,
+    head = _("autotrader {version}, {mode} mode, up {hours} h {minutes} min").format(
+        version=result.version, mode=mode(result.mode), hours=hours, minutes=rest // 60)
+    return "\n".join([head, _cycle_line(result.last_cycle_at, result.last_cycle_seconds),
                       *[service_line(s) for s in result.services]])
 
 
 @render.register
-def _(result: VersionView) -> str:
-    return f"autotrader {result.version} ({result.mode} mode, Python {result.python})"
+def _version(result: VersionView) -> str:
+    return _("autotrader {version} ({mode} mode, Python {python})").format(
+        version=result.version, mode=mode(result.mode), python=result.python)
 
 
 @render.register
-def _(result: AlertsView) -> str:
-    return "Your alerts:\n" + "\n".join(f"{kind}: {preference}" for kind, preference in result.preferences)
+def _alerts(result: AlertsView) -> str:
+    return _("Your alerts:") + "\n" + "\n".join(f"{kind}: {preference} ({label(kind)})"
+                                                for kind, preference in result.preferences)
 
 
 @render.register
-def _(result: PositionsView) -> str:
+def _positions(result: PositionsView) -> str:
     if not result.positions:
-        return "No open positions."
+        return _("No open positions.")
     return "\n".join(_position_line(p) for p in result.positions)
 
 
 @render.register
-def _(result: BalanceView) -> str:
-    return (f"Cash {krw(result.cash_krw)}\nPositions {krw(result.positions_krw)}\nEquity {krw(result.equity_krw)} "
-            f"({result.total_return:+.2%} on {krw(result.principal_krw)})\nFees paid {krw(result.fees_krw)}")
+def _balance(result: BalanceView) -> str:
+    return "\n".join(balance_lines(result.cash_krw, result.positions_krw, result.equity_krw, result.principal_krw,
+                                   result.fees_krw))
 
 
 @render.register
-def _(result: ProfitView) -> str:
-    period = "all time" if result.days is None else f"last {result.days} day{'s' if result.days != 1 else ''}"
+def _profit(result: ProfitView) -> str:
+    period = _("all time") if result.days is None else ngettext("last {n} day", "last {n} days",
+                                                               result.days).format(n=result.days)
     change = result.equity_now_krw / result.equity_start_krw - 1.0 if result.equity_start_krw else 0.0
-    lines = [f"Profit, {period}:",
-             f"Closed trades {result.trades}, won {result.wins}"
-             + (f" ({result.wins / result.trades:.0%})" if result.trades else ""),
-             f"Realised {result.realised_krw:+,.0f} KRW after fees",
-             f"Equity {krw(result.equity_start_krw)} -> {krw(result.equity_now_krw)} ({change:+.2%})"]
+    won = _("Closed trades {trades}, won {wins}").format(trades=result.trades, wins=result.wins)
+    if result.trades:
+        won += f" ({result.wins / result.trades:.0%})"
+    lines = [_("Profit, {period}:").format(period=period), won,
+             _("Realised {amount} after fees").format(amount=signed_krw(result.realised_krw)),
+             _("Equity {start} -> {now} ({ratio})").format(start=krw(result.equity_start_krw),
+                                                           now=krw(result.equity_now_krw), ratio=percent(change))]
     if result.best is not None:
-        lines.append(f"Best trade {result.best:+.2%}, worst {result.worst:+.2%}")
+        lines.append(_("Best trade {best}, worst {worst}").format(best=percent(result.best), worst=percent(result.worst)))
     return "\n".join(lines)
 
 
 @render.register
-def _(result: SignalsView) -> str:
+def _signals(result: SignalsView) -> str:
     lines = []
     for r in result.rows:
-        er = f", expected return {r.expected_return:+.2%}" if r.expected_return is not None else ""
-        lines.append(f"{r.market} @ {when(r.candle_at)}: {r.action} (buy {r.buy:.2f} / hold {r.hold:.2f} / "
-                     f"sell {r.sell:.2f}){er}, confidence {r.confidence:.2f}, emergency {r.emergency_score:.2f}"
-                     + (f"; {r.reason}" if r.reason else ""))
-    lines += [f"{m}: no signal now: {why}" for m, why in result.waiting]
+        text = _("{market} @ {time}: {action} (buy {buy:.2f} / hold {hold:.2f} / sell {sell:.2f})").format(
+            market=r.market, time=when(r.candle_at), action=action(r.action), buy=r.buy, hold=r.hold, sell=r.sell)
+        if r.expected_return is not None:
+            text += _(", expected return {er}").format(er=percent(r.expected_return))
+        text += _(", confidence {confidence:.2f}, emergency {emergency:.2f}").format(confidence=r.confidence,
+                                                                                   emergency=r.emergency_score)
+        if r.reason:
+            text += "; " + localized_reason(r.reason_data, r.reason)
+        lines.append(text)
+    lines += [_("{market}: no signal now: {why}").format(market=m, why=why) for m, why in result.waiting]
     if not lines:
-        return "No signals yet."
+        return _("No signals yet.")
     return "\n".join([_rule_line(result.rule, result.entry_bar), *lines])
 
 
 def _rule_line(rule: str, bar: float | None, cost: float | None = None) -> str:
     if rule == "expected_return" and bar is not None:
-        costs = f" (a round trip's {cost:.2%} plus entry_margin)" if cost is not None else ""
-        return f"Rule: expected_return: buy above an expected return of {bar:+.2%}{costs}, sell below 0."
+        if cost is not None:
+            return _("Rule: expected_return: buy above an expected return of {bar} (a round trip's {cost:.2%} plus "
+                     "entry_margin), sell below 0.").format(bar=percent(bar), cost=cost)
+        return _("Rule: expected_return: buy above an expected return of {bar}, sell below 0.").format(bar=percent(bar))
     if rule == "expected_return":
-        return "Rule: expected_return"
-    return "Rule: threshold: buy or sell when that probability passes its threshold."
+        return _("Rule: expected_return")
+    return _("Rule: threshold: buy or sell when that probability passes its threshold.")
 
 
 @render.register
-def _(result: SettingsView) -> str:
+def _settings(result: SettingsView) -> str:
     risk: RiskSettings = result.risk
     chosen = dict(result.model_defaults)
     lines = [_rule_line(risk.decision_rule, result.entry_bar, result.round_trip_cost)]
@@ -156,8 +205,8 @@ def _(result: SettingsView) -> str:
         line = f"{f.name} = {with_unit(f.name, value)}"
         if f.name in chosen:
             same = str(chosen[f.name]) == str(value) or _close(chosen[f.name], value)
-            line += " (the model's walk-forward default)" if same else \
-                f" (the model's walk-forward chose {with_unit(f.name, chosen[f.name])})"
+            line += _(" (the model's walk-forward default)") if same else \
+                _(" (the model's walk-forward chose {value})").format(value=with_unit(f.name, chosen[f.name]))
         lines.append(line)
     return "\n".join(lines)
 
@@ -170,69 +219,83 @@ def _close(a, b) -> bool:
 
 
 @render.register
-def _(result: SaleView) -> str:
+def _sale(result: SaleView) -> str:
     lines = []
     for r in result.results:
         if r.error is not None:
-            lines.append(f"{r.market}: sale FAILED: {r.error}")
-        else:
-            pnl = f", P/L {r.trade.return_ratio:+.2%}" if r.trade else ""
-            lines.append(f"{r.market}: sold {_volume(r.fill.volume)} at {krw(r.fill.price_krw)}, "
-                         f"{krw(r.fill.funds_krw - r.fill.fee_krw)} after fee{pnl}")
+            lines.append(_("{market}: sale FAILED: {error}").format(market=r.market, error=r.error))
+            continue
+        text = _("{market}: sold {volume} at {price}, {net} after fee").format(
+            market=r.market, volume=_volume(r.fill.volume), price=krw(r.fill.price_krw),
+            net=krw(r.fill.funds_krw - r.fill.fee_krw))
+        if r.trade:
+            text += _(", P/L {ratio}").format(ratio=percent(r.trade.return_ratio))
+        lines.append(text)
     return "\n".join(lines)
 
 
-PERIOD_LABEL = {"day": "{:%Y-%m-%d}", "week": "week of {:%Y-%m-%d}", "month": "{:%Y-%m}"}
+def _period_label(start, period: str) -> str:
+    if period == "week":
+        return _("week of {day}").format(day=day(start))
+    if period == "month":
+        return f"{start:%Y-%m}"
+    return day(start)
 
 
 @render.register
-def _(result: DailyView) -> str:
+def _daily(result: DailyView) -> str:
     if not result.rows:
-        return "No cycle has run yet."
-    label = PERIOD_LABEL[result.period]
-    return "\n".join(f"{label.format(r.day)}: equity {krw(r.equity_krw)} ({r.change_krw:+,.0f} KRW, {r.change_ratio:+.2%}), "
-                     f"{r.trades} trade{'s' if r.trades != 1 else ''} closed ({r.realised_krw:+,.0f} KRW)"
-                     for r in result.rows)
+        return _("No cycle has run yet.")
+    return "\n".join(day_line({"day": _period_label(r.day, result.period), "equity_krw": r.equity_krw,
+                               "change_krw": r.change_krw, "change_ratio": r.change_ratio, "trades": r.trades,
+                               "realised_krw": r.realised_krw}) for r in result.rows)
 
 
 @render.register
-def _(result: ModelView) -> str:
+def _model(result: ModelView) -> str:
     lines = []
     for r in result.rows:
         if r.error:
-            lines.append(f"{r.market}: model metadata unreadable ({r.error})")
+            lines.append(_("{market}: model metadata unreadable ({error})").format(market=r.market, error=r.error))
             continue
-        metrics = (f"validation log-loss {r.validation_log_loss:.4f}, AUC buy {r.validation_auc_buy:.3f}"
-                   if r.validation_log_loss is not None and r.validation_auc_buy is not None else "no validation metrics")
-        lines.append(f"{r.market}: {r.model_id} ({r.scope}), trained on {r.trained_on}, out-of-sample from "
-                     f"{r.test_start}; {metrics}")
+        if r.validation_log_loss is not None and r.validation_auc_buy is not None:
+            metrics = _("validation log-loss {loss:.4f}, AUC buy {auc:.3f}").format(loss=r.validation_log_loss,
+                                                                                   auc=r.validation_auc_buy)
+        else:
+            metrics = _("no validation metrics")
+        scope = _("global") if r.scope == "global" else r.scope
+        lines.append(_("{market}: {model} ({scope}), trained on {trained}, out-of-sample from {start}; "
+                       "{metrics}").format(market=r.market, model=r.model_id, scope=scope, trained=r.trained_on,
+                                           start=r.test_start, metrics=metrics))
     wf = result.walkforward
     if wf is not None:
-        lines.append(f"Walk-forward, out of sample {wf.first} .. {wf.last} ({wf.folds} folds): strategy "
-                     f"{_figures(wf.strategy)}; buy-and-hold {_figures(wf.buy_and_hold)}; trend rule {_figures(wf.trend)}.")
+        lines.append(_("Walk-forward, out of sample {first} .. {last} ({folds} folds): strategy {strategy}; "
+                       "buy-and-hold {hold}; trend rule {trend}.").format(
+            first=wf.first, last=wf.last, folds=wf.folds, strategy=_figures(wf.strategy),
+            hold=_figures(wf.buy_and_hold), trend=_figures(wf.trend)))
     return "\n".join(lines)
 
 
 def _figures(f: dict) -> str:
     sharpe = f"{f['sharpe']:.2f}" if f.get("sharpe") is not None else "-"
-    text = f"{f['total_return']:+.1%}, Sharpe {sharpe}, max drawdown {f['max_drawdown']:.1%}"
+    text = _("{ret:+.1%}, Sharpe {sharpe}, max drawdown {drawdown:.1%}").format(
+        ret=f["total_return"], sharpe=sharpe, drawdown=f["max_drawdown"])
     if f.get("trades") and f.get("profit_factor") is not None:
-        text += f", {f['trades']} trades, profit factor {f['profit_factor']:.2f}"
+        text += _(", {trades} trades, profit factor {pf:.2f}").format(trades=f["trades"], pf=f["profit_factor"])
     return text
 
 
 @render.register
-def _(result: ChartData) -> str:
-    return (f"{result.market}: {len(result.candles)} candles, {len(result.signals)} BUY/SELL signals, "
-            f"{len(result.fills)} fills")
+def _chart(result: ChartData) -> str:
+    return _("{market}: {candles} candles, {signals} BUY/SELL signals, {fills} fills").format(
+        market=result.market, candles=len(result.candles), signals=len(result.signals), fills=len(result.fills))
 
 
 @render.register
-def _(result: EquityData) -> str:
-    return f"Equity curve: {len(result.times)} cycles, last {krw(result.equity_krw[-1])}"
+def _equity(result: EquityData) -> str:
+    return _("Equity curve: {n} cycles, last {equity}").format(n=len(result.times), equity=krw(result.equity_krw[-1]))
 
 
 @render.register
-def _(result: Confirm) -> str:
+def _confirm(result: Confirm) -> str:
     return result.question
-

@@ -9,7 +9,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.data.candles import load_candle_csv, write_candle_csv
+# The suite reads English replies with UTC times unless a test asks for Korean (tests/test_i18n.py);
+# a subprocess inherits these, so `autotrader` run by a test speaks the same.
+os.environ["BOT_LANGUAGE"] = "en"
+os.environ["DISPLAY_TIMEZONE"] = "UTC"
+
+from core.data.candles import load_candle_csv, write_candle_csv  # noqa: E402
+from core.display import set_display_zone  # noqa: E402
+from core.i18n import set_default_language  # noqa: E402
+
+set_default_language("en")
+set_display_zone("UTC")
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

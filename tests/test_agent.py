@@ -180,8 +180,8 @@ def test_console_commands_reply_and_explain_bad_arguments(db):
     replies = {line: console.answer(line) for line in (
         "/status", "/positions", "/balance", "/profit", "/signals", "/settings", "/help")}
     assert "trading active" in replies["/status"] and "Open positions: 2" in replies["/status"]
-    assert "KRW-BTC: 0.003 at avg 100,000,000 KRW" in replies["/positions"]
-    assert "Equity" in replies["/balance"] and "Fees paid 300 KRW" in replies["/balance"]
+    assert "KRW-BTC: 0.003 at avg KRW 100,000,000" in replies["/positions"]
+    assert "Equity" in replies["/balance"] and "Fees paid KRW 300" in replies["/balance"]
     assert "Closed trades 0" in replies["/profit"]
     assert "KRW-ETH @ 2025-10-01 00:00 UTC: BUY (buy 0.70" in replies["/signals"]
     assert "buy_threshold = 0.55" in replies["/settings"]
@@ -206,7 +206,7 @@ def test_console_commands_reply_and_explain_bad_arguments(db):
         assert reply.startswith("Error:") and expected in reply and "\n" not in reply, (line, reply)
     assert agent.risk == RiskSettings()  # nothing changed by bad input
     sold = console.answer("/sell krw-btc")
-    assert sold.startswith("KRW-BTC: sold 0.003 at 100,000,000 KRW")
+    assert sold.startswith("KRW-BTC: sold 0.003 at KRW 100,000,000")
     assert console.answer("/sellall").startswith("KRW-ETH: sold")
     assert console.answer("/sellall") == "No open positions to sell."
     assert count(db, orders, orders.c.kind == "manual") == 2

@@ -28,7 +28,7 @@ def test_long_messages_are_split_under_telegrams_limit_at_line_ends():
     sold = Alert(id=2, kind="fill", name="sold", params={"side": "ask", "volume": 0.5, "price_krw": 1e6,
                                                          "funds_krw": 5e5, "fee_krw": 250.0}, market="KRW-BTC",
                  text=None, priority=30, chat_id=1, attempts=0, created_at=legacy.created_at)
-    assert alert_html(sold) == "<b>Fill</b>\nSold 0.5 KRW-BTC at 1,000,000 KRW: 499,750 KRW after fee"
+    assert alert_html(sold) == "<b>Fill</b>\nSold 0.5 KRW-BTC at KRW 1,000,000: KRW 499,750 after fee"
 
 
 def test_backoff_grows_and_is_capped():

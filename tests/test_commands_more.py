@@ -26,7 +26,7 @@ def test_buy_goes_through_the_engines_guards_asks_first_and_is_audited(db):
     agent.run_cycle(hour(1))
     service = CommandService(agent)
     ask = service.handle("/buy KRW-BTC 50000", CONSOLE, confirmed=False)
-    assert "Buy KRW-BTC for 50,000 KRW now at market price" in ask.question
+    assert "Buy KRW-BTC for KRW 50,000 now at market price" in ask.question
     assert "KRW-BTC" not in agent.portfolio.positions  # nothing bought before "Yes"
     bought = service.confirm(ask.key, CONSOLE)
     assert bought.result.fill is not None and bought.result.fill.funds_krw == 50_000
@@ -38,7 +38,7 @@ def test_buy_goes_through_the_engines_guards_asks_first_and_is_audited(db):
     console.answer("/resume")
     assert "order of 3,000 KRW is under the 5,000 KRW minimum" in console.answer("/buy KRW-ETH 3000")
     full = console.answer("/buy KRW-ETH")  # no amount: a full position
-    assert full.startswith("KRW-ETH: bought") and "for 299,99" in full  # 30% of equity after the first buy's fee
+    assert full.startswith("KRW-ETH: bought") and "for KRW 299,99" in full  # 30% of equity after the first buy's fee
     assert "for admins only" in service.handle("/buy KRW-BTC", VIEWER).text
     assert "not watching KRW-SOL" in console.answer("/buy KRW-SOL")
     with db.connect() as conn:
@@ -55,10 +55,10 @@ def test_trades_performance_and_periods_after_round_trips(db):
     console, _ = chat(agent)
     trades = console.answer("/trades")
     assert trades.startswith("Last 2 of 2 closed trades")
-    assert "KRW-BTC: 2025-10-01 01:00 UTC -> 2025-10-02 06:00 UTC, 100,000,000 KRW -> 105,000,000 KRW, exit model" in trades
+    assert "KRW-BTC: 2025-10-01 01:00 UTC -> 2025-10-02 06:00 UTC, KRW 100,000,000 -> KRW 105,000,000, exit model" in trades
     assert console.answer("/trades 1").startswith("Last 1 of 2")
     performance = console.answer("/performance").splitlines()
-    assert performance[0].startswith("KRW-BTC: 1 trade, 1 won, +") and performance[1].startswith("KRW-ETH: 1 trade, 0 won, -")
+    assert performance[0].startswith("KRW-BTC: 1 trade, 1 won, KRW +") and performance[1].startswith("KRW-ETH: 1 trade, 0 won, KRW -")
     assert console.answer("/weekly").startswith("week of 2025-09-29: equity")
     assert console.answer("/monthly").startswith("2025-10: equity")
     for line, expected in {"/trades 0": "from 1 to 500", "/trades many": "from 1 to 500",

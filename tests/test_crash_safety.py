@@ -212,7 +212,7 @@ def test_a_restart_after_sigkill_trades_on_and_announces_only_the_real_deposit(d
         assert second.wait(timeout=60) == 0, (tmp_path / "second.log").read_text()
         texts = [text(r) for r in rows(db_url, outbox)]
         moved = [t for t in texts if "deposit" in t or "withdrawal" in t]
-        assert len(moved) == 1 and "a deposit of 100,000 KRW" in moved[0], moved
+        assert len(moved) == 1 and "a deposit of KRW 100,000" in moved[0], moved
         flows = rows(db_url, cash_flows)
         assert [f.kind for f in flows] == ["funding", "deposit"] and float(flows[1].amount_krw) == pytest.approx(100_000)
         days_after = {r.day: float(r.start_equity_krw) for r in rows(db_url, trading_days)}

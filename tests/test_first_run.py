@@ -238,7 +238,7 @@ def test_the_fragmented_replay_starts_without_an_error_line(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     warming = [line for line in lines if "warming up" in line]
-    assert len(warming) == 1 and "system: KRW-BTC is warming up: 149 more candles" in warming[0]
+    assert len(warming) == 1 and "System: KRW-BTC is warming up: 149 more candles" in warming[0]
     assert not [line for line in lines if "] error:" in line]
 
 
@@ -311,7 +311,7 @@ def test_with_upbit_unreachable_commands_are_answered_and_the_outage_is_said_onc
         bot.stdin.flush()
         assert out.wait_for("Mode: paper; trading active", 3) < 3  # answered during start-up, not after it
         err.wait_for("Upbit market data cannot be reached", 20)
-        out.wait_for("error: No market data: Upbit", 10)
+        out.wait_for("⚠️ Error: No market data: Upbit", 10)
         time.sleep(3)  # several cycles, every one of them without market data
         bot.stdin.write("/status\n/health\n")
         bot.stdin.flush()

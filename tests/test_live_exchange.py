@@ -248,7 +248,7 @@ def test_a_deposit_while_the_bot_is_down_is_announced_once(db_url, upbit):
     with book.lock:
         book.krw += 100_000  # deposited in the Upbit app while the bot was down
     restarted = live_cycle(db, server, book, feed)
-    assert len(deposit_alerts(db)) == 1 and "a deposit of 100,000 KRW" in deposit_alerts(db)[0]
+    assert len(deposit_alerts(db)) == 1 and "a deposit of KRW 100,000" in deposit_alerts(db)[0]
     assert restarted.portfolio.cash_krw == pytest.approx(book.krw, abs=1.0)
     assert restarted.portfolio.day_start_equity_krw == pytest.approx(day_start + 100_000)  # capital, not profit
     assert restarted.portfolio.principal_krw == pytest.approx(START_KRW + 100_000)
@@ -258,5 +258,5 @@ def test_a_deposit_while_the_bot_is_down_is_announced_once(db_url, upbit):
     with book.lock:
         book.krw -= 50_000  # a withdrawal while running
     again.run(hour(3))
-    assert "a withdrawal of 50,000 KRW" in deposit_alerts(db)[-1] and len(deposit_alerts(db)) == 2
+    assert "a withdrawal of KRW 50,000" in deposit_alerts(db)[-1] and len(deposit_alerts(db)) == 2
     db.dispose()

@@ -82,7 +82,7 @@ def test_run_replay_cli_answers_commands_and_ends_with_a_summary(db_url):
     assert "Replaying KRW-BTC" in out and "Mode: paper (replay)" in out
     assert "Error: buy_threshold must be between 0 and 1, got 7.0; usage: /threshold" in out
     assert "cooldown_hours set to 12 h (was 0 h)" in out and "buy_threshold = 0.42" in out
-    assert "system: autotrader started: paper (replay) mode, KRW-BTC" in out and "Replay finished" in out
+    assert "System: autotrader started: paper (replay) mode, KRW-BTC" in out and "Replay finished" in out
     assert "| Total return |" in out and "| Largest drawdown |" in out and "total_return" not in out
     assert "Settings: the built-in defaults except buy_threshold=0.42" in out
     assert "Changed during the run: " in out and "by console: cooldown_hours=12.0" in out
@@ -148,4 +148,4 @@ def test_run_without_a_token_is_the_console_agent_on_live_candles(tmp_path, db_u
     assert agent.returncode == 0, out
     assert "paper trading KRW-BTC" in out and "buy_threshold set to 0.60 (was 0.55)" in out
     assert f"KRW-BTC @ {btc.index[-1]:%Y-%m-%d %H:%M} UTC" in out  # the newest closed candle was judged
-    assert "system: autotrader started" in out and "system: autotrader stopped" in out
+    assert "System: autotrader started" in out and "System: autotrader stopped" in out

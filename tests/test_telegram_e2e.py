@@ -89,7 +89,7 @@ def test_the_bot_end_to_end_over_a_replay(short_data, tmp_path, db_url):
             tg.message(ADMIN, "/sell KRW-BTC")
             question = tg.wait_for(lambda s: s.chat_id == ADMIN and "Sell the whole KRW-BTC" in s.text, what="question")
             yes, no = buttons(question)
-            assert yes == ("Yes", yes[1]) and no[0] == "Cancel"
+            assert yes == ("Yes, sell", yes[1]) and no[0] == "Cancel"
             tg.press(VIEWER, yes[1], question)
             tg.wait_for(lambda s: s.method == "editMessageText" and "only the person who sent the command" in s.text,
                         what="refusal")

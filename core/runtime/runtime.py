@@ -106,21 +106,22 @@ class Runtime:
             jobs.append(Job(name="daily summary", run=self._summary, daily_at=time(hour, minute, tzinfo=timezone.utc)))
         return jobs
 
-    def schedule_text(self, jobs: list[Job]) -> str:
+    def schedule(self, jobs: list[Job]) -> dict:
+        """When the cycles run, as data the front-ends put in words (bot/messages.py)."""
         if self.replay is not None:
-            return "replaying " + (f"{self.speed:g} candles per second" if self.speed > 0 else "as fast as possible")
-        cycle = next(j for j in jobs if j.name == "cycle")
+            return {"replay_speed": self.speed}
         if self.settings.cycle_seconds is not None:
-            return f"a cycle every {self.settings.cycle_seconds:g} s"
-        return f"first cycle at {cycle.first_at:%Y-%m-%d %H:%M:%S} UTC"
+            return {"every_seconds": self.settings.cycle_seconds}
+        cycle = next(j for j in jobs if j.name == "cycle")
+        return {"first_cycle_at": cycle.first_at.isoformat()}
 
     # -- start, jobs, commands, stop ---------------------------------------------------------------
-    async def start(self, schedule: str) -> None:
+    async def start(self, schedule: dict) -> None:
         """Announce the start, then fetch histories and load models in a worker thread: commands are
         answered meanwhile, and jobs wait for it (`ready`)."""
         self.ready = asyncio.Event()
         self.announce("started", EventKind.SYSTEM, mode=self.agent.mode, markets=list(self.agent.markets),
-                      schedule=schedule)
+                      **schedule)
         try:
             problems = await asyncio.to_thread(self._prime, datetime.now(timezone.utc))
         except Exception:

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy.engine import Engine
 
+from core.i18n import _
 from core.service.defaults import chosen_defaults
 from core.service.registry import Caller
 from core.storage.outbox import enqueue
@@ -41,7 +42,7 @@ class Agent:
         self.next_cycle_at: datetime | None = None
         self.cycles = 0
         self.changes: list[tuple[datetime, str, str]] = []  # settings changed by command: (when, who, what)
-        self.no_signal: dict[str, str] = {}  # market -> why its latest step had no signal (warming up, an error)
+        self.no_signal: dict[str, object] = {}  # market -> why its latest step had no signal (warming up, an error)
 
     @property
     def markets(self) -> tuple[str, ...]:
@@ -70,7 +71,7 @@ class Agent:
         results = self.cycle.run(now, self.risk)
         for result in results:
             if result.signal is None:
-                self.no_signal[result.market] = str(result.warming_up or result.error)
+                self.no_signal[result.market] = result.warming_up or result.error  # in words when shown
             else:
                 self.no_signal.pop(result.market, None)
         self.now = now
@@ -96,16 +97,16 @@ class Agent:
     def change_markets(self, action: str, market: str, caller: Caller) -> tuple[str, ...]:
         """Add or remove a watched market (persisted; wins over MARKETS at the next start)."""
         if self.watchlist.fixed:
-            raise ValueError("the markets of a replay are those of its data and cannot change")
+            raise ValueError(_("the markets of a replay are those of its data and cannot change"))
         if action == "add":
             if market in self.markets:
-                raise ValueError(f"already watching {market}")
+                raise ValueError(_("already watching {market}").format(market=market))
             markets = self.markets + (market,)
         else:
             if market not in self.markets:
-                raise ValueError(f"not watching {market}")
+                raise ValueError(_("not watching {market}").format(market=market))
             if market in self.portfolio.positions:
-                raise ValueError(f"{market} has an open position: sell it first (/sell {market})")
+                raise ValueError(_("{market} has an open position: sell it first (/sell {market})").format(market=market))
             markets = tuple(m for m in self.markets if m != market)
         at = self.clock()
         with self.db.begin() as conn:
@@ -131,7 +132,7 @@ class Agent:
     def buy(self, market: str, amount_krw: float | None, caller: Caller) -> StepResult:
         """A buy by command, refused (ValueError, audited) by the same guards as the engine's buys."""
         if market not in self.markets:
-            raise ValueError(f"not watching {market}: /markets add {market} first")
+            raise ValueError(_("not watching {market}: /markets add {market} first").format(market=market))
         try:
             result = self.cycle.buy_now(market, amount_krw, self.clock(), self.risk, str(caller))
         except ValueError as exc:

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+from core.i18n import _, language
 from core.service import control, history, logbook, queries  # noqa: F401 - importing them declares their commands
 from core.service.agent import Agent
 from core.service.registry import (
     REGISTRY,
     Caller,
     Confirmations,
+    Unconfirmable,
     UsageError,
     parse_command,
 )
@@ -51,17 +53,22 @@ class CommandService:
 
     def handle(self, text: str, caller: Caller, confirmed: bool = True):
         """`confirmed=False` (Telegram) makes a command that asks first answer with a Confirm, once its
-        arguments have been checked; the console runs it at once."""
+        arguments have been checked; the console runs it at once. Its words are in the caller's
+        language; the front-end renders the reply in the same (`with language(caller.language)`)."""
+        with language(caller.language):
+            return self._handle(text, caller, confirmed)
+
+    def _handle(self, text: str, caller: Caller, confirmed: bool):
         parsed = parse_command(text)
         if parsed is None:
-            return Problem("commands start with /, e.g. /status; /help lists them")
+            return Problem(_("commands start with /, e.g. /status; /help lists them"))
         name, words = parsed
         spec = REGISTRY.get(name)
         if spec is None or caller.source not in spec.sources:
-            return Problem(f"unknown command /{name}; /help lists them")
+            return Problem(_("unknown command /{name}; /help lists them").format(name=name[:64]))
         if spec.role == "admin" and not caller.is_admin:
             self.agent.refuse(caller, name, "refused: not an admin")
-            return Problem(f"/{name} is for admins only")
+            return Problem(_("/{name} is for admins only").format(name=name))
         ctx = Context(self.agent, caller, self)
         try:
             args = spec.parse_args(words)
@@ -72,22 +79,24 @@ class CommandService:
                     return Confirm(question, line, self.confirmations.ask(line, caller.user_id, self._clock()))
             return spec.handler(ctx, *args)
         except UsageError as exc:
-            return Problem(f"{exc}; usage: {spec.usage}")
+            return Problem(_("{error}; usage: {usage}").format(error=exc, usage=spec.shown_usage))
         except ValueError as exc:  # a domain refusal: no price yet, not watching that market, ...
             return Problem(str(exc))
         except Exception:
             log.exception("/%s from %s failed", name, caller)
-            return Problem(f"sorry, /{name} failed unexpectedly; the agent keeps running and the log has the details")
+            return Problem(_("sorry, /{name} failed unexpectedly; the agent keeps running and the log has the "
+                             "details").format(name=name))
 
     def confirm(self, key: str, caller: Caller):
         """The answer 'yes' to a question asked by `handle(..., confirmed=False)`: runs its command once,
         for the person who asked, while it has not expired (two minutes)."""
-        try:
-            line = self.confirmations.take(key, caller.user_id, self._clock())
-        except UsageError as exc:
-            self.agent.refuse(caller, "confirm", f"refused: {exc}")
-            return Problem(str(exc))
-        return self.handle(line, caller, confirmed=True)
+        with language(caller.language):
+            try:
+                line = self.confirmations.take(key, caller.user_id, self._clock())
+            except Unconfirmable as exc:
+                self.agent.refuse(caller, "confirm", f"refused: {exc.english}")  # the audit log stays English
+                return Problem(str(exc))
+            return self._handle(line, caller, confirmed=True)
 
     def cancel(self, key: str) -> bool:
         """The answer 'no': the question is dropped; False if it had expired or been answered."""

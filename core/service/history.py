@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.i18n import N_, _
 from core.service import reports
 from core.service.registry import Arg, UsageError, command
 from core.trading.types import ClosedTrade
@@ -14,7 +15,7 @@ from core.trading.types import ClosedTrade
 
 def count(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 500:
-        raise UsageError(f"expected a whole number from 1 to 500, got {text!r}")
+        raise UsageError(_("expected a whole number from 1 to 500, got {text!r}").format(text=text[:64]))
     return int(text)
 
 
@@ -38,7 +39,7 @@ class PerformanceView:
     rows: tuple[MarketPerformance, ...]  # best first
 
 
-@command("trades", "/trades [n]", "the last n closed trades (default 10): entry, exit, reason, P/L after fees",
+@command("trades", N_("/trades [n]"), N_("the last n closed trades (default 10): entry, exit, reason, P/L after fees"),
          args=(Arg("n", count, optional=True),))
 def trades(ctx, n: int = 10):
     closed = ctx.agent.portfolio.trades
@@ -55,25 +56,25 @@ def performance_rows(closed) -> tuple[MarketPerformance, ...]:
     return tuple(sorted(rows, key=lambda r: r.realised_krw, reverse=True))
 
 
-@command("performance", "/performance", "realised profit per market, after fees")
+@command("performance", "/performance", N_("realised profit per market, after fees"))
 def performance(ctx):
     return PerformanceView(performance_rows(ctx.agent.portfolio.trades))
 
 
 def periods(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 120:
-        raise UsageError(f"expected a whole number of periods from 1 to 120, got {text!r}")
+        raise UsageError(_("expected a whole number of periods from 1 to 120, got {text!r}").format(text=text[:64]))
     return int(text)
 
 
-@command("weekly", "/weekly [n]", "equity and result week by week (default the last 4 weeks)",
+@command("weekly", N_("/weekly [n]"), N_("equity and result week by week (default the last 4 weeks)"),
          args=(Arg("n", periods, optional=True),))
 def weekly(ctx, n: int = 4):
     p = ctx.agent.portfolio
     return reports.daily(ctx.agent.db, p.trades, p.principal_krw, n, period="week")
 
 
-@command("monthly", "/monthly [n]", "equity and result month by month (default the last 6 months)",
+@command("monthly", N_("/monthly [n]"), N_("equity and result month by month (default the last 6 months)"),
          args=(Arg("n", periods, optional=True),))
 def monthly(ctx, n: int = 6):
     p = ctx.agent.portfolio

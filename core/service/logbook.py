@@ -6,6 +6,7 @@ import logging
 import threading
 from collections import deque
 
+from core.i18n import N_, _
 from core.redaction import redact
 from core.service.registry import Arg, Role, UsageError, command
 from core.service.replies import LogsView
@@ -38,11 +39,11 @@ RECENT = RecentLog()
 
 def lines(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 200:
-        raise UsageError(f"expected a number of lines from 1 to 200, got {text!r}")
+        raise UsageError(_("expected a number of lines from 1 to 200, got {text!r}").format(text=text[:64]))
     return int(text)
 
 
-@command("logs", "/logs [n]", "the last n log lines (default 20), secrets masked", role=Role.ADMIN,
+@command("logs", N_("/logs [n]"), N_("the last n log lines (default 20), secrets masked"), role=Role.ADMIN,
          args=(Arg("n", lines, optional=True),))
 def logs(ctx, n: int = 20):
     return LogsView(RECENT.last(n))

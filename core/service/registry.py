@@ -12,9 +12,23 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable, Sequence
 
+from core.i18n import N_, _, ngettext
+
 
 class UsageError(ValueError):
     """Bad arguments or input: the reply (or the CLI's one line on stderr) says what and the right form."""
+
+
+class Unconfirmable(UsageError):
+    """A confirmation that cannot be taken; `english` is its text for the audit log."""
+
+    def __init__(self, message: str):
+        super().__init__(_(message))
+        self.english = message
+
+
+EXPIRED = N_("this question has expired or was answered already; send the command again")
+NOT_YOURS = N_("only the person who sent the command can confirm it")
 
 
 class Role(StrEnum):
@@ -39,13 +53,22 @@ class Caller:
     role: Role
     chat_id: int | None = None
     chat_type: str = "private"  # private | group | supergroup | channel
+    language: str | None = None  # the chat's language (/language); None: BOT_LANGUAGE
 
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
 
+    @property
+    def chat_key(self) -> int:
+        """The chat whose language and settings this is: the console is chat 0."""
+        return self.chat_id if self.chat_id is not None else (self.user_id if self.user_id is not None else CONSOLE_CHAT)
+
     def __str__(self) -> str:
         return str(self.source) if self.user_id is None else f"{self.source} user {self.user_id}"
+
+
+CONSOLE_CHAT = 0
 
 
 CONSOLE = Caller(user_id=None, source=Source.CONSOLE, role=Role.ADMIN)
@@ -64,23 +87,34 @@ class Arg:
 @dataclass(frozen=True, kw_only=True)
 class Command:
     name: str
-    usage: str
-    summary: str
+    usage: str  # N_-marked: shown with _() (the words around the syntax are translated)
+    summary: str  # N_-marked
     handler: Callable
     role: Role = Role.VIEWER
     args: tuple[Arg, ...] = ()
     confirm: Callable | None = None  # (ctx, *args) -> the question to ask first, or None: nothing to confirm
     sources: frozenset[Source] = EVERYWHERE
-    hint: str | None = None  # said when the number of arguments is wrong (default: their names)
+    hint: str | None = None  # N_-marked; said when the number of arguments is wrong (default: their names)
 
     def parse_args(self, words: Sequence[str]) -> list:
         required = sum(not a.optional for a in self.args)
         if not required <= len(words) <= len(self.args):
             if not self.args:
-                raise UsageError("takes no arguments")
+                raise UsageError(_("takes no arguments"))
+            if self.hint:
+                raise UsageError(_(self.hint))
             names = " ".join(f"<{a.name}>" if not a.optional else f"[{a.name}]" for a in self.args)
-            raise UsageError(self.hint or f"expected {names}, got {len(words)} argument{'s' if len(words) != 1 else ''}")
+            raise UsageError(ngettext("expected {names}, got {n} argument", "expected {names}, got {n} arguments",
+                                      len(words)).format(names=names, n=len(words)))
         return [arg.parse(word) for arg, word in zip(self.args, words)]
+
+    @property
+    def shown_usage(self) -> str:
+        return _(self.usage)
+
+    @property
+    def shown_summary(self) -> str:
+        return _(self.summary)
 
 
 REGISTRY: dict[str, Command] = {}
@@ -115,7 +149,7 @@ def parse_command(text: str) -> tuple[str, list[str]] | None:
 def choice(*options: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text.lower() not in options:
-            raise UsageError(f"expected {' or '.join(options)}, got {text!r}")
+            raise UsageError(_("expected {options}, got {text!r}").format(options=" | ".join(options), text=text))
         return text.lower()
     return parse
 
@@ -137,15 +171,15 @@ class Confirmations:
         return key
 
     def take(self, key: str, user_id: int | None, now: float) -> str:
-        """The command line a confirmation stands for, once, for the person who was asked; UsageError
+        """The command line a confirmation stands for, once, for the person who was asked; Unconfirmable
         (saying why) if it is unknown, used, expired or someone else's."""
         found = self._pending.get(key)
         if found is None or found[2] <= now:
             self._pending.pop(key, None)
-            raise UsageError("this question has expired or was answered already; send the command again")
-        line, asker, _ = found
+            raise Unconfirmable(EXPIRED)
+        line, asker, _expires = found
         if asker is not None and user_id != asker:
-            raise UsageError("only the person who sent the command can confirm it")
+            raise Unconfirmable(NOT_YOURS)
         del self._pending[key]
         return line
 

@@ -21,6 +21,13 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class Welcome:
+    """The answer to /start: a notice, shown in Telegram with the keyboard of common commands."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class HelpView:
     commands: tuple[Command, ...]
 
@@ -94,6 +101,7 @@ class SignalRow:
     decision: str | None
     reason: str | None
     expected_return: float | None = None  # None from a model without calibration
+    reason_data: dict | None = None  # the reason's code and parameters, to say it in the reader's language
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from typing import Mapping
 
 from dotenv import dotenv_values
 
+from core.i18n import check_language
+
 from core.data.candles import INTERVAL_SECONDS
 from core.data.markets import DEFAULT_MARKETS, InvalidMarket, parse_markets
 from models.shipped import SHIPPED_MODEL_DIR
@@ -38,6 +40,8 @@ class Settings:
     daily_summary_utc: str | None = "00:05"  # HH:MM UTC for the daily summary alert; None = off
     max_order_krw: float = 0.0  # hard cap per buy order (0 = none; live mode needs one)
     max_daily_krw: float = 0.0  # hard cap on KRW spent on buys per UTC day (0 = none; live mode needs one)
+    language: str = "ko"  # BOT_LANGUAGE: what chats read until they choose with /language
+    display_timezone: str = "Asia/Seoul"  # DISPLAY_TIMEZONE: the zone shown times are in (stored times stay UTC)
     telegram_bot_token: str | None = field(default=None, repr=False)
     upbit_access_key: str | None = field(default=None, repr=False)
     upbit_secret_key: str | None = field(default=None, repr=False)
@@ -68,6 +72,17 @@ def _url(variable: str, text: str) -> str:
     if not re.match(r"^https?://[^\s/]+", text):
         raise SettingsError(f"{variable}: expected an http(s) URL, got {text!r}")
     return text.rstrip("/")
+
+
+def check_zone(name: str) -> str:
+    """An IANA time zone name the zone database knows (tzdata ships it where the system has none)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"DISPLAY_TIMEZONE: unknown time zone {name!r}; an IANA name such as Asia/Seoul "
+                            f"or UTC") from None
+    return name
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
@@ -142,6 +157,13 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
                 raise SettingsError(f"{variable}: expected an amount of KRW such as 100000, got {text!r}") from None
             if kwargs[key] < 0 or (0 < kwargs[key] < 5_000):
                 raise SettingsError(f"{variable}: must be 0 (no limit) or at least 5000 (Upbit's minimum order)")
+    if (code := get("BOT_LANGUAGE")) is not None:
+        try:
+            kwargs["language"] = check_language(code)
+        except ValueError as exc:
+            raise SettingsError(f"BOT_LANGUAGE: {exc}") from None
+    if (zone := get("DISPLAY_TIMEZONE")) is not None:
+        kwargs["display_timezone"] = check_zone(zone)
     if mode == "live":
         if not (kwargs["upbit_access_key"] and kwargs["upbit_secret_key"]):
             raise SettingsError("AUTOTRADER_MODE=live needs UPBIT_ACCESS_KEY and UPBIT_SECRET_KEY")

@@ -159,3 +159,10 @@ audit_log = Table(
     Column("detail", Text, nullable=False),
     Column("succeeded", Boolean, nullable=False),
 )
+
+chat_languages = Table(  # the language each chat chose with /language (migration 0008); the console is chat 0
+    "chat_languages", metadata,
+    Column("chat_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("language", String(8), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,4 +1,4 @@
-"""Who hears what? Registered chats, their roles and their alert preferences."""
+"""Who hears what? Registered chats, their roles, their alert preferences and their language."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +8,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 
 from core.storage.database import to_db_time
-from core.storage.schema import users
+from core.i18n import _, check_language
+from core.storage.schema import chat_languages, users
 from core.trading.events import ADMIN_ONLY_KINDS, KINDS
 
 PREFERENCES = ("on", "off", "silent")
@@ -20,6 +21,7 @@ class Subscriber:
     chat_id: int
     role: str
     alerts: dict  # kind -> on | off | silent; a kind not listed is on
+    language: str | None = None  # chosen with /language; None: BOT_LANGUAGE
 
     def preference(self, kind: str) -> str:
         if kind in ADMIN_ONLY_KINDS and self.role != "admin":
@@ -41,21 +43,43 @@ def register(engine: Engine, user_id: int, chat_id: int, role: str, at: datetime
 
 def set_preference(engine: Engine, user_id: int, kind: str, preference: str) -> None:
     if kind not in KINDS:
-        raise ValueError(f"unknown alert kind {kind!r}; one of: {', '.join(KINDS)}")
+        raise ValueError(_("unknown alert kind {text!r}; one of: {kinds}, or group").format(text=kind, kinds=", ".join(KINDS)))
     if preference not in PREFERENCES:
-        raise ValueError(f"expected on, off or silent, got {preference!r}")
+        raise ValueError(_("expected {options}, got {text!r}").format(options=" | ".join(PREFERENCES), text=preference))
     with engine.begin() as conn:
         row = conn.execute(select(users.c.alerts).where(users.c.user_id == user_id)).first()
         if row is None:
-            raise ValueError("send /start first")
+            raise ValueError(_("send /start first to receive alerts"))
         conn.execute(update(users).where(users.c.user_id == user_id).values(alerts={**(row.alerts or {}), kind: preference}))
 
 
 def subscribers(engine: Engine, allowed: dict[int, str]) -> list[Subscriber]:
     """Registered users whose id the settings still allow, with their current role."""
     with engine.connect() as conn:
-        rows = conn.execute(select(users).order_by(users.c.user_id)).all()
-    return [Subscriber(r.user_id, r.chat_id, allowed[r.user_id], dict(r.alerts or {})) for r in rows if r.user_id in allowed]
+        rows = conn.execute(select(users, chat_languages.c.language)
+                            .join(chat_languages, chat_languages.c.chat_id == users.c.chat_id, isouter=True)
+                            .order_by(users.c.user_id)).all()
+    return [Subscriber(r.user_id, r.chat_id, allowed[r.user_id], dict(r.alerts or {}), r.language)
+            for r in rows if r.user_id in allowed]
+
+
+def chat_language(engine: Engine, chat_id: int | None) -> str | None:
+    """The language a chat chose, or None (the default applies)."""
+    if chat_id is None:
+        return None
+    with engine.connect() as conn:
+        return conn.execute(select(chat_languages.c.language).where(chat_languages.c.chat_id == chat_id)).scalar()
+
+
+def set_chat_language(engine: Engine, chat_id: int, code: str, at: datetime) -> str:
+    """Remember `code` for the chat (ValueError for a language we have no catalog for)."""
+    code = check_language(code)
+    with engine.begin() as conn:
+        done = conn.execute(update(chat_languages).where(chat_languages.c.chat_id == chat_id)
+                            .values(language=code, updated_at=to_db_time(at))).rowcount
+        if not done:
+            conn.execute(chat_languages.insert().values(chat_id=chat_id, language=code, updated_at=to_db_time(at)))
+    return code
 
 
 def forget(engine: Engine, user_id: int) -> None:

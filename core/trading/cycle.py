@@ -14,6 +14,7 @@ from core.trading.engine import TradingEngine, books_problem, candle_shock_exit,
 from core.trading.events import EventKind, event, step_events
 from core.trading.exchange import Exchange, ExchangeError, OrderOutcomeUnknown
 from core.trading.portfolio import Portfolio
+from core.i18n import _
 from core.trading.reasons import Reason
 from core.trading.types import (
     Decision,
@@ -198,12 +199,13 @@ class TradingCycle:
         """A sale users ordered by command: the whole position, through the same execute-and-store path."""
         position = self.portfolio.positions.get(market)
         if position is None:
-            raise ValueError(f"no open position in {market}")
+            raise ValueError(_("no open position in {market}").format(market=market))
         if self.reconciler is not None and market in self.reconciler.open_markets():
-            raise ValueError(f"{market}: {Reason('unsettled')}")
+            raise ValueError(f"{market}: {Reason('unsettled').localized()}")
         price = self.prices.get(market)
         if price is None:
-            raise ValueError(f"no price for {market} yet")
+            raise ValueError(_("no price for {market} yet: the first cycle after a start has not judged it").format(
+                market=market))
         decision = Decision(market=market, approved=True, action=Action.SELL, investment_ratio=1.0, reason=reason,
                             kind=DecisionKind.MANUAL)
         return self._guarded(lambda: self.execute(market, None, decision, price, now))
@@ -213,14 +215,16 @@ class TradingCycle:
         """A buy users ordered by command, through the engine's guards (manual_buy) and the same
         execute-and-store path; a refusal raises ValueError with the guard's reason."""
         if self.reconciler is not None and market in self.reconciler.open_markets():
-            raise ValueError(f"{market}: {Reason('unsettled')}")
+            raise ValueError(f"{market}: {Reason('unsettled').localized()}")
         price = self.prices.get(market)
         if price is None:
-            raise ValueError(f"no price for {market} yet: the first cycle after a start has not judged it")
+            raise ValueError(_("no price for {market} yet: the first cycle after a start has not judged it").format(
+                market=market))
         decision = manual_buy(market, amount_krw, self.portfolio.positions.get(market),
                               self.portfolio.account(self.prices), settings, self.exchange.rules, now, by)
         if not decision.approved:
-            raise ValueError(f"{market} not bought: {decision.reason}")
+            why = decision.reason.localized() if isinstance(decision.reason, Reason) else str(decision.reason)
+            raise ValueError(_("{market} not bought: {reason}").format(market=market, reason=why))
         return self._guarded(lambda: self.execute(market, None, decision, price, now))
 
     def shock_sell(self, market: str, price_krw: float, now: datetime, reason: str) -> StepResult:

@@ -5,43 +5,39 @@ so the bot can say the same thing in each chat's language (bot/messages.py).
 """
 from __future__ import annotations
 
-from typing import Callable
+from core.i18n import N_, _
 
-TEMPLATES: dict[str, Callable[..., str]] = {
-    "emergency": lambda score, threshold: f"emergency sell: score {score:.2f} > {threshold:.2f}",
-    "stop_loss": lambda change, limit: f"stop-loss: {change:+.2%} <= -{limit:.2%}",
-    "take_profit": lambda change, limit: f"take-profit: {change:+.2%} >= {limit:.2%}",
-    "trailing_stop": lambda drop: f"trailing stop: {drop:+.2%} from the peak",
-    "model_sell": lambda sell, threshold: f"model SELL: {sell:.2f} > {threshold:.2f}",
-    "price_shock_candle": lambda drop, minutes: (f"price shock: fell {drop:.1%} within the candle (guard: -{drop:.1%} "
-                                                 f"in {minutes} min)"),
-    "price_shock": lambda fall, minutes, limit: f"price shock: {fall:+.2%} within {minutes} min (limit -{limit:.1%})",
-    "no_signal": lambda error: f"no signal: {error}",
-    "books_not_sane": lambda problem: f"books not sane ({problem}): not trading until reconciliation fixes them",
-    "model_hold": lambda: "model HOLD",
-    "sell_nothing_held": lambda: "model SELL but nothing held",
-    "paused": lambda: "trading is paused: no new positions",
-    "already_holding": lambda market: f"already holding {market}",
-    "max_positions": lambda open, limit: f"max open positions reached ({open}/{limit})",
-    "cooldown": lambda hours_left: f"cooldown after a sale: {hours_left:.1f} h left",
-    "losing_streak": lambda losses, limit, hours_left: (f"{losses} losing trades in a row (limit {limit}): buying "
-                                                        f"halted for {hours_left:.1f} h more"),
-    "daily_loss": lambda day_return, limit: f"daily loss limit: {day_return:+.2%} today (limit -{limit:.2%})",
-    "no_cash": lambda cash, minimum: f"no KRW available: {cash:,.0f} KRW in cash, a buy needs {minimum:,} KRW plus the fee",
-    "under_minimum": lambda amount, minimum: f"order of {amount:,.0f} KRW is under the {minimum:,} KRW minimum order",
-    "model_buy": lambda buy, threshold, confidence, amount: (f"model BUY: {buy:.2f} > {threshold:.2f}, confidence "
-                                                             f"{confidence:.2f}, {amount:,.0f} KRW"),
-    "manual_sale": lambda by: f"sold by command from {by}",
-    "manual_buy": lambda by, amount: f"bought by command from {by} for {amount:,.0f} KRW",
-    "no_expected_return": lambda: ("this model has no expected-return calibration: retrain it, or /set decision_rule "
-                                   "threshold"),
-    "expected_buy": lambda er, cost, margin, amount: (f"expected return {er:+.2%} > {cost:.2%} cost + {margin:.2%} "
-                                                      f"margin, {amount:,.0f} KRW"),
-    "expected_low": lambda er, needed: f"expected return {er:+.2%}, not above the {needed:.2%} a trade needs",
-    "expected_negative": lambda er: f"expected return {er:+.2%} < 0",
-    "renewed": lambda er, hours: f"still expected {er:+.2%}: held {hours:g} h more",
-    "held_long_enough": lambda hours: f"held {hours:g} h without a new entry signal",
-    "unsettled": lambda: "an earlier order is not settled yet; this market waits until the exchange says what became of it",
+TEMPLATES: dict[str, str] = {  # English message ids (core/i18n.py): str.format templates of the params
+    "emergency": N_("emergency sell: score {score:.2f} > {threshold:.2f}"),
+    "stop_loss": N_("stop-loss: {change:+.2%} <= -{limit:.2%}"),
+    "take_profit": N_("take-profit: {change:+.2%} >= {limit:.2%}"),
+    "trailing_stop": N_("trailing stop: {drop:+.2%} from the peak"),
+    "model_sell": N_("model SELL: {sell:.2f} > {threshold:.2f}"),
+    "price_shock_candle": N_("price shock: fell {drop:.1%} within the candle (guard: -{drop:.1%} in {minutes} min)"),
+    "price_shock": N_("price shock: {fall:+.2%} within {minutes} min (limit -{limit:.1%})"),
+    "no_signal": N_("no signal: {error}"),
+    "books_not_sane": N_("books not sane ({problem}): not trading until reconciliation fixes them"),
+    "model_hold": N_("model HOLD"),
+    "sell_nothing_held": N_("model SELL but nothing held"),
+    "paused": N_("trading is paused: no new positions"),
+    "already_holding": N_("already holding {market}"),
+    "max_positions": N_("max open positions reached ({open}/{limit})"),
+    "cooldown": N_("cooldown after a sale: {hours_left:.1f} h left"),
+    "losing_streak": N_("{losses} losing trades in a row (limit {limit}): buying halted for {hours_left:.1f} h more"),
+    "daily_loss": N_("daily loss limit: {day_return:+.2%} today (limit -{limit:.2%})"),
+    "no_cash": N_("no KRW available: {cash:,.0f} KRW in cash, a buy needs {minimum:,} KRW plus the fee"),
+    "under_minimum": N_("order of {amount:,.0f} KRW is under the {minimum:,} KRW minimum order"),
+    "model_buy": N_("model BUY: {buy:.2f} > {threshold:.2f}, confidence {confidence:.2f}, {amount:,.0f} KRW"),
+    "manual_sale": N_("sold by command from {by}"),
+    "manual_buy": N_("bought by command from {by} for {amount:,.0f} KRW"),
+    "no_expected_return": N_("this model has no expected-return calibration: retrain it, or /set decision_rule "
+                             "threshold"),
+    "expected_buy": N_("expected return {er:+.2%} > {cost:.2%} cost + {margin:.2%} margin, {amount:,.0f} KRW"),
+    "expected_low": N_("expected return {er:+.2%}, not above the {needed:.2%} a trade needs"),
+    "expected_negative": N_("expected return {er:+.2%} < 0"),
+    "renewed": N_("still expected {er:+.2%}: held {hours:g} h more"),
+    "held_long_enough": N_("held {hours:g} h without a new entry signal"),
+    "unsettled": N_("an earlier order is not settled yet; this market waits until the exchange says what became of it"),
 }
 
 
@@ -59,7 +55,7 @@ class Reason:
 
     def __str__(self) -> str:
         if self._text is None:
-            self._text = TEMPLATES[self.code](**self.params)
+            self._text = TEMPLATES[self.code].format(**self.params)
         return self._text
 
     def __repr__(self) -> str:
@@ -89,7 +85,22 @@ class Reason:
     def to_data(self) -> dict:
         return {"code": self.code, "params": dict(self.params)}
 
+    def localized(self) -> str:
+        """The reason in the current language (core.i18n); str() stays English for logs."""
+        return _(TEMPLATES[self.code]).format(**self.params)
+
 
 def reason_data(reason) -> dict | None:
     """What the database keeps of a reason beside its text, so it can be rendered in other languages."""
     return reason.to_data() if isinstance(reason, Reason) else None
+
+
+def localized_reason(data: dict | None, fallback: str) -> str:
+    """A stored reason (`reason_data`) in the current language; `fallback` (the stored English text)
+    where there is no code, an unknown one, or parameters its template does not take."""
+    if not data or data.get("code") not in TEMPLATES:
+        return fallback
+    try:
+        return _(TEMPLATES[data["code"]]).format(**(data.get("params") or {}))
+    except (KeyError, ValueError, TypeError, IndexError):
+        return fallback

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
 
+from core.i18n import _, ngettext
 from core.trading.parameters import refusal_for
 from models.signal import Action, MLSignal
 
@@ -141,22 +142,24 @@ class RiskSettings:
         """A copy with one parameter set from user text; ValueError says the valid form."""
         known = {f.name: f for f in fields(self)}
         if name not in known or name == "paused":
-            raise ValueError(f"unknown parameter {name!r}; one of: {', '.join(n for n in known if n != 'paused')}")
+            raise ValueError(_("unknown parameter {text!r}; one of: {names}").format(
+                text=name, names=", ".join(n for n in known if n != "paused")))
         if name in self.CHOICES:
             if str(text).lower() not in self.CHOICES[name]:
-                raise ValueError(f"{name} must be {' or '.join(self.CHOICES[name])}, got {text!r}")
+                raise ValueError(_("{name} must be {choices}, got {text!r}").format(
+                    name=name, choices=" | ".join(self.CHOICES[name]), text=text))
             return replace(self, **{name: str(text).lower()})
         kind = type(getattr(self, name))
         try:
             value = kind(float(text)) if kind is int else kind(text)
         except ValueError:
-            raise ValueError(f"{name} needs a number, got {text!r}") from None
+            raise ValueError(_("{name} needs a number, got {text!r}").format(name=name, text=text)) from None
         if name in self.RATIOS and not 0 <= value <= 1:
-            raise ValueError(f"{name} must be between 0 and 1, got {value}")
+            raise ValueError(_("{name} must be between 0 and 1, got {value}").format(name=name, value=value))
         if value < 0:
-            raise ValueError(f"{name} must not be negative, got {value}")
+            raise ValueError(_("{name} must not be negative, got {value}").format(name=name, value=value))
         if kind is int and float(text) != int(float(text)):
-            raise ValueError(f"{name} needs a whole number, got {text!r}")
+            raise ValueError(_("{name} needs a whole number, got {text!r}").format(name=name, text=text))
         refusal = refusal_for(name, value)
         if refusal is not None:
             raise ValueError(refusal)
@@ -225,9 +228,10 @@ class WarmingUp:
 
     def __str__(self) -> str:
         if self.candles_needed is None:
-            return "warming up: more history is needed before its first signal"
+            return _("warming up: more history is needed before its first signal")
         n = self.candles_needed
-        return f"warming up: {n} more candle{'s' if n != 1 else ''} of history needed before its first signal"
+        return ngettext("warming up: {n} more candle of history needed before its first signal",
+                        "warming up: {n} more candles of history needed before its first signal", n).format(n=n)
 
 
 @dataclass(frozen=True)

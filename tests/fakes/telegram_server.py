@@ -19,6 +19,11 @@ from aiohttp import web
 BOT = {"id": 999000, "is_bot": True, "first_name": "autotrader", "username": "autotrader_test_bot"}
 
 
+def _markup(params: dict):
+    markup = params.get("reply_markup")
+    return json.loads(markup) if isinstance(markup, str) else markup
+
+
 @dataclass
 class Sent:
     method: str
@@ -33,10 +38,12 @@ class FakeTelegram:
         self.updates: list[dict] = []
         self.sent: list[Sent] = []
         self.calls: list[str] = []
-        self.commands: list | None = None
+        self.commands: list | None = None  # the menu without a language_code
+        self.menus: dict[str, list] = {}  # language_code -> the menu set for it
         self.answered: list[str] = []  # callback query ids answered
         self.faults: list[tuple[str, int, int | None]] = []
         self.outage: set[str] = set()
+        self._contents: dict[tuple[int, int], tuple] = {}  # (chat, message) -> (text, markup), as Telegram keeps
         self._ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._lock = threading.Lock()
@@ -176,8 +183,17 @@ class FakeTelegram:
                                           "description": f"Too Many Requests: retry after {retry_after}",
                                           "parameters": {"retry_after": retry_after}}, status=429)
             return web.Response(status=status, text="Bad Gateway")
+        if method == "editMessageText" and self._unchanged(params):  # as Telegram answers an edit that changes nothing
+            return web.json_response({"ok": False, "error_code": 400, "description": "Bad Request: message is not "
+                                      "modified: specified new message content and reply markup are exactly the "
+                                      "same as a current content and reply markup of the message"}, status=400)
         result = await getattr(self, f"_{method}", self._unknown)(params)
         return web.json_response({"ok": True, "result": result})
+
+    def _unchanged(self, params: dict) -> bool:
+        key = (int(params["chat_id"]), int(params.get("message_id") or 0))
+        with self._lock:
+            return self._contents.get(key) == (params.get("text"), _markup(params))
 
     async def _unknown(self, params):
         return True
@@ -205,6 +221,7 @@ class FakeTelegram:
         text = params.get("text") or params.get("caption") or ""
         with self._lock:
             self.sent.append(Sent(method, chat_id, text, {**params, "message_id": message_id}))
+            self._contents[(chat_id, message_id)] = (text, _markup(params))
         return {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
                 "from": BOT, "text": text}
 
@@ -224,5 +241,9 @@ class FakeTelegram:
 
     async def _setMyCommands(self, params):
         commands = params.get("commands")
-        self.commands = json.loads(commands) if isinstance(commands, str) else commands
+        commands = json.loads(commands) if isinstance(commands, str) else commands
+        if params.get("language_code"):
+            self.menus[params["language_code"]] = commands
+        else:
+            self.commands = commands
         return True
