@@ -70,7 +70,11 @@ def cmd_run(args, settings: Settings) -> int:
         if settings.telegram_bot_token:
             from bot.telegram_app import run_with_telegram
 
-            print(f"autotrader: {runtime.description()} with the Telegram bot; Ctrl-C or SIGTERM stops.", flush=True)
+            from bot.messages import mode
+            from core.i18n import _
+
+            print(_("autotrader: {mode}, {markets}, with the Telegram bot; Ctrl-C or SIGTERM stops.").format(
+                mode=mode(runtime.agent.mode), markets=", ".join(runtime.agent.markets)), flush=True)
             with _telegram_errors(settings):
                 result = run_with_telegram(runtime)
         else:

@@ -17,6 +17,7 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TimedOut
 
 from bot.dispatcher import AlertDispatcher
+from core.i18n import _
 from bot.telegram_bot import BotRuntime, build_application, set_menus
 from core.runtime.runtime import Job, Runtime
 from core.storage.users import subscribers
@@ -77,7 +78,7 @@ async def _main(runtime: Runtime):
         await set_menus(app.bot)
         await app.start()
         await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-        print("Telegram bot connected; commands are answered.", flush=True)
+        print(_("Telegram bot connected; commands are answered."), flush=True)
         await starting
         if runtime.replay is not None:
             replaying = asyncio.create_task(runtime.replay_ticks(stopped=stop.is_set))

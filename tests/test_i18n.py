@@ -21,6 +21,7 @@ from core.display import krw, set_display_zone, signed_krw, when
 from core.i18n import DOMAIN, LANGUAGES, LOCALE_DIR, language
 from core.service.commands import CommandService
 from core.service.registry import CONSOLE, REGISTRY, Caller, Source
+from core.service.replies import LogsView
 from core.storage.outbox import Alert
 from core.storage.users import chat_language, register, subscribers
 from core.trading.events import KINDS
@@ -162,7 +163,8 @@ def test_every_command_answers_in_korean_without_an_english_sentence(db, korean)
                         reply = service.handle(line, replace(caller, language="ko"), confirmed)
                         shown = render(reply)
                     assert shown.strip(), line
-                    assert english_sentences(shown) == [], (line, shown)
+                    if not isinstance(reply, LogsView):  # the log lines /logs shows stay English
+                        assert english_sentences(shown) == [], (line, shown)
                     checked += 1
     assert checked > 250
 

@@ -20,9 +20,10 @@ def stop(bot) -> None:
     assert bot.wait(60) == 0
 
 
-def test_korean_by_default_english_by_choice_per_chat(short_data, tmp_path, db_url):
+def test_korean_by_default_english_by_choice_per_chat(short_data, tmp_path):
     korean = {"BOT_LANGUAGE": "ko", "DISPLAY_TIMEZONE": "Asia/Seoul"}
-    args = ["--replay", str(short_data), "--markets", "KRW-BTC", "--speed", "4", "--db", db_url]
+    # SQLite only: the language's storage is tested on both databases in tests/test_i18n.py
+    args = ["--replay", str(short_data), "--markets", "KRW-BTC", "--speed", "4", "--db", f"sqlite:///{tmp_path}/r.db"]
     with FakeTelegram() as tg:
         bot = start(tg, args, tmp_path / "bot.log", korean)
         try:
@@ -81,13 +82,13 @@ def test_korean_by_default_english_by_choice_per_chat(short_data, tmp_path, db_u
 
 
 
-def test_a_chats_language_is_kept_across_a_restart(tmp_path, db_url):
+def test_a_chats_language_is_kept_across_a_restart(tmp_path):
     from core.data.candles import load_candle_csv
     from tests.conftest import DATA
     from tests.fakes.upbit_server import FakeUpbit
 
     btc = load_candle_csv(DATA / "upbit-1h" / "KRW-BTC_1h.csv")
-    env = {"DATABASE_URL": db_url, "CYCLE_SECONDS": "1", "MARKETS": "KRW-BTC", "BOT_LANGUAGE": "ko",
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/bot.db", "CYCLE_SECONDS": "1", "MARKETS": "KRW-BTC", "BOT_LANGUAGE": "ko",
            "DISPLAY_TIMEZONE": "Asia/Seoul"}
     with FakeUpbit({"KRW-BTC": btc}) as upbit, FakeTelegram() as tg:
         env["UPBIT_API_URL"] = upbit.url

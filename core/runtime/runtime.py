@@ -82,12 +82,6 @@ class Runtime:
     def health(self) -> tuple[ServiceHealth, ...]:
         return tuple(m.health() for m in self.monitors)
 
-    def description(self) -> str:
-        markets = ", ".join(self.agent.markets)
-        if self.replay is not None:
-            return f"{self.agent.mode} {markets}"
-        return f"{self.agent.mode} trading {markets} on {self.settings.upbit_api_url} candles"
-
     def jobs(self, now: datetime) -> list[Job]:
         """The schedule of a live run (a replay has its own clock: `replay_ticks`)."""
         if self.replay is not None:
