@@ -101,6 +101,9 @@ class NumpyEncoder:
         return np.concatenate(out) if out else np.zeros((0, self.config.embedding_size), np.float32)
 
     def _run(self, projected: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """The recurrence over the windows' steps. A live cycle passes a handful of windows, where the
+        cost is the number of NumPy calls per step, not their arithmetic: every buffer and gate view
+        is made once, before the loop, and each step is nine calls writing in place."""
         m, steps = index.shape
         size = self.config.hidden_size
         inputs = projected[index.T]  # (steps, m, 4 x hidden): each step contiguous
@@ -111,24 +114,25 @@ class NumpyEncoder:
             if below is not None:
                 w_ih_t, _, bias = self._layer(layer)
                 inputs = (below.reshape(steps * m, size) @ w_ih_t + bias).reshape(steps, m, 4 * size)
+            last = layer + 1 == self.config.num_layers
+            outputs = None if last else np.empty((steps, m, size), np.float32)
             h = np.zeros((m, size), np.float32)
             c = np.zeros((m, size), np.float32)
             gates = np.empty((m, 4 * size), np.float32)
             scratch = np.empty((m, size), np.float32)
-            last = layer + 1 == self.config.num_layers
-            outputs = None if last else np.empty((steps, m, size), np.float32)
+            sig, forget = gates[:, :3 * size], gates[:, size:2 * size]
+            entry, out_gate, cell = gates[:, :size], gates[:, 2 * size:3 * size], gates[:, 3 * size:]
             for t in range(steps):
-                np.matmul(h, w_hh_t, out=gates)
+                np.dot(h, w_hh_t, out=gates)
                 gates += inputs[t]
                 np.tanh(gates, out=gates)
-                sig = gates[:, :3 * size]
-                sig += 1.0
-                sig *= 0.5
-                c *= gates[:, size:2 * size]  # forget
-                np.multiply(gates[:, :size], gates[:, 3 * size:], out=scratch)  # input x cell
+                np.multiply(sig, 0.5, out=sig)  # sigmoid(x) = 0.5 * tanh(x / 2) + 0.5 (rows pre-halved)
+                sig += 0.5
+                c *= forget
+                np.multiply(entry, cell, out=scratch)  # input x cell
                 c += scratch
                 np.tanh(c, out=scratch)
-                h = np.multiply(gates[:, 2 * size:3 * size], scratch)  # output x tanh(cell)
+                np.multiply(out_gate, scratch, out=h)  # output x tanh(cell)
                 if outputs is not None:
                     outputs[t] = h
             below = outputs
