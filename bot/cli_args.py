@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from core.data.markets import InvalidMarket, parse_markets
 from core.service.registry import UsageError
 from core.service.settings import Settings
 from core.trading.types import RiskSettings
 from models.shipped import SHIPPED_MODEL_DIR
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def markets_arg(text: str | None, settings: Settings) -> tuple[str, ...]:
@@ -38,10 +40,12 @@ def existing_file(path: Path, what: str) -> Path:
     return path
 
 
-def instant(text: str | None, option: str) -> pd.Timestamp | None:
+def instant(text: str | None, option: str) -> "pd.Timestamp | None":
     """An ISO-8601 date or time (UTC unless it says otherwise), or None."""
     if text is None:
         return None
+    import pandas as pd  # only the commands that take an instant load pandas (`--help` does not)
+
     try:
         value = pd.Timestamp(text)
     except ValueError:

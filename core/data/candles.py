@@ -15,14 +15,9 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from core.data.intervals import INTERVAL_SECONDS  # noqa: F401 - the candle units, where readers look for them
+
 COLUMNS = ("open", "high", "low", "close", "volume", "value")
-# candle intervals by name (Upbit's minute units, and hours and days), in seconds
-INTERVAL_SECONDS = {
-    **{str(m): m * 60 for m in (1, 3, 5, 10, 15, 30, 60, 240)},
-    "1h": 3600,
-    "4h": 4 * 3600,
-    "1d": 86400,
-}
 REQUIRED = ("timestamp", "open", "high", "low", "close", "volume")
 
 

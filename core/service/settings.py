@@ -15,7 +15,7 @@ from dotenv import dotenv_values
 
 from core.i18n import check_language
 
-from core.data.candles import INTERVAL_SECONDS
+from core.data.intervals import INTERVAL_SECONDS
 from core.data.markets import DEFAULT_MARKETS, InvalidMarket, parse_markets
 from models.shipped import SHIPPED_MODEL_DIR
 
