@@ -1,7 +1,7 @@
 """`python -m bench`: every performance figure of docs/performance.md, as `name: value unit` lines.
 
     python -m bench                  # everything (about 2 minutes on 2 cores, training 45 s of it)
-    python -m bench --only cycle     # one group: cycle, inference, backtest, startup, train
+    python -m bench --only cycle     # one group: cycle, inference, backtest, startup, stream, train
     python -m bench --repeat 5       # runs per figure where a run is a whole process (default 3)
 
 Each line gives the median over repeated runs and their spread (min, max, p90 where there are 10 or
@@ -17,7 +17,7 @@ import platform
 import sys
 import time
 
-GROUPS = ("cycle", "inference", "backtest", "startup", "train")
+GROUPS = ("cycle", "inference", "backtest", "startup", "stream", "train")
 EXTRA = ("walkforward",)  # minutes long: run only when asked for (--only walkforward)
 
 
@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.process import startup_figures
 
         emit(startup_figures(args.repeat))
+    if "stream" in groups:
+        from bench.stream import stream_figures
+
+        emit(stream_figures())
     if "train" in groups:
         from bench.process import training_figures
 

@@ -117,6 +117,7 @@ async def _main(runtime: Runtime, stdin: TextIO, out: TextIO):
     tasks = [asyncio.create_task(_commands(runtime, chat, lines)), asyncio.create_task(_alerts(chat, stop))]
     active: set[asyncio.Task] = set()
     tasks += schedule_jobs(runtime, jobs, active)
+    tasks.append(asyncio.create_task(runtime.stream_forever(stop.is_set), name="trade stream"))
     result = None
     try:
         await runtime.start(runtime.schedule(jobs))

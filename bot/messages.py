@@ -7,6 +7,7 @@ text it was stored with.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Callable
 
@@ -14,6 +15,8 @@ from core.display import krw, percent, signed_krw, volume, when
 from core.i18n import N_, _, ngettext
 from core.storage.outbox import Alert
 from core.trading.reasons import localized_reason
+
+log = logging.getLogger(__name__)
 
 LABELS = {"emergency": N_("🚨 EMERGENCY"), "account": N_("Account"), "exit": N_("Exit"), "fill": N_("Fill"),
           "signal": N_("Signal"), "error": N_("⚠️ Error"), "system": N_("System"), "summary": N_("Summary")}
@@ -133,7 +136,7 @@ RENDERERS: dict[str, Callable[[str | None, dict], str]] = {
     "markets_changed": lambda m, p: (_("Markets changed by {by}: {market} added; now {markets}")
                                      if p["action"] == "add" else
                                      _("Markets changed by {by}: {market} removed; now {markets}")).format(
-        by=p["by"], market=p["market"], markets=", ".join(p["markets"])),
+        by=p["by"], market=m or p.get("market", ""), markets=", ".join(p["markets"])),
 }
 
 
@@ -178,6 +181,11 @@ RENDERERS.update({
     "market_data_down": lambda m, p: _("No market data: {error}. No new signals until Upbit answers; open positions "
                                        "are kept; the bot keeps trying every cycle.").format(error=p["error"]),
     "market_data_back": lambda m, p: _("Market data is back: the cycles judge new candles again."),
+    "price_stream_down": lambda m, p: _("Upbit's trade stream is down ({error}): the price-shock guard reads prices "
+                                        "every {seconds:g} s until it is back.").format(error=p["error"],
+                                                                                        seconds=p["poll_seconds"]),
+    "price_stream_back": lambda m, p: _("Upbit's trade stream is back: every trade of a held coin is judged as it "
+                                        "arrives."),
     "job_failed": lambda m, p: _("The {job} failed; see the log. The next one will run.").format(job=job(p["job"])),
     "replay_started": lambda m, p: _("Replay started: {markets}, {ticks} candle closes from {first}").format(
         markets=", ".join(p["markets"]), ticks=p["ticks"], first=when(datetime.fromisoformat(p["first"]))),
@@ -199,6 +207,10 @@ def event_text(alert: Alert) -> str:
     if alert.name is None:
         return alert.text or ""
     render = RENDERERS.get(alert.name)
-    if render is None:  # an event this version has no words for: say what it is rather than nothing
-        return f"{alert.name}: " + ", ".join(f"{k}={v}" for k, v in alert.params.items())
-    return render(alert.market, alert.params)
+    if render is not None:
+        try:
+            return render(alert.market, alert.params)
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError):  # a row this version reads wrongly
+            log.warning("alert %s (%s) does not fit its words; shown as data", alert.id, alert.name, exc_info=True)
+    # an event this version has no words for, or cannot read: say what it is rather than nothing or a crash
+    return f"{alert.name}: " + ", ".join(f"{k}={v}" for k, v in alert.params.items())

@@ -70,6 +70,7 @@ async def _main(runtime: Runtime):
     queue.run_repeating(deliver, interval=ALERT_POLL_SECONDS, first=ALERT_POLL_SECONDS, name="alerts")
     await queue.start()  # trading starts now, whether Telegram answers or not
     starting = asyncio.create_task(runtime.start(runtime.schedule(jobs)))
+    streaming = asyncio.create_task(runtime.stream_forever(stop.is_set), name="trade stream")
     replaying = None
     try:
         if not await _connect(app, monitor, stop):
@@ -86,6 +87,8 @@ async def _main(runtime: Runtime):
         await stop.wait()
         return replaying.result() if replaying is not None and replaying.done() and not replaying.cancelled() else None
     finally:
+        streaming.cancel()
+        await asyncio.gather(streaming, return_exceptions=True)
         await _shutdown(app, runtime, queue, deliver, connected)
         if not starting.done():
             await asyncio.gather(starting, return_exceptions=True)

@@ -207,14 +207,15 @@ SAMPLES = {
     "coin_adopted": [{"more": True, "volume": 0.1, "price_krw": 5_000_000, "position_volume": 0.2},
                      {"more": False, "volume": 0.1, "price_krw": 5_000_000, "position_volume": 0.0}],
     "settings_changed": [{"by": "console", "changes": {"stop_loss": 0.04}}, {"by": "console", "changes": {}}],
-    "markets_changed": [{"by": "console", "action": "add", "market": "KRW-XRP", "markets": ["KRW-BTC", "KRW-XRP"]},
-                        {"by": "console", "action": "remove", "market": "KRW-XRP", "markets": ["KRW-BTC"]}],
+    "markets_changed": [{"by": "console", "action": "add", "markets": ["KRW-BTC", "KRW-XRP"]},  # as the agent
+                        {"by": "console", "action": "remove", "markets": ["KRW-BTC"]}],  # stores it: market apart
     "started": [{"mode": "paper", "markets": ["KRW-BTC"], "first_cycle_at": "2025-01-01T00:00:05+00:00"},
                 {"mode": "live", "markets": ["KRW-BTC"], "every_seconds": 60},
                 {"mode": "paper (replay)", "markets": ["KRW-BTC"], "replay_speed": 0}],
     "stopped": [{}],
     "live_warning": [{"url": "https://api.upbit.com", "max_order_krw": 100_000, "max_daily_krw": 500_000}],
     "market_data_down": [{"error": "HTTP 503"}], "market_data_back": [{}],
+    "price_stream_down": [{"error": "ConnectionClosed", "poll_seconds": 30.0}], "price_stream_back": [{}],
     "job_failed": [{"job": "cycle"}, {"job": "price-shock guard"}],
     "replay_started": [{"markets": ["KRW-BTC"], "ticks": 10, "first": "2025-01-01T00:00:00+00:00"}],
     "replay_finished": [{"total_return": 0.01, "trades": 3, "max_drawdown": -0.05}],
@@ -234,13 +235,18 @@ def alert(name: str, params: dict) -> Alert:
                  attempts=0, created_at=datetime(2025, 1, 1, tzinfo=timezone.utc))
 
 
+def test_an_alert_whose_parameters_do_not_fit_is_shown_as_data_not_raised():
+    shown = event_text(alert("bought", {"side": "bid"}))  # a row missing what its words need
+    assert shown.startswith("bought: side=bid")
+
+
 def test_every_alert_is_said_in_korean_and_in_english(korean):
     assert set(SAMPLES) == set(RENDERERS), "an event without a Korean check"
     for name, cases in SAMPLES.items():
         for params in cases:
             with language("ko"):
                 shown = event_text(alert(name, params))
-            assert shown and english_sentences(shown) == [], (name, shown)
+            assert shown and not shown.startswith(f"{name}: ") and english_sentences(shown) == [], (name, shown)
             with language("en"):
                 assert event_text(alert(name, params)), name
     with language("ko"):

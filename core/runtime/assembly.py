@@ -132,7 +132,7 @@ def assemble(settings: Settings, options: RunOptions, *, source: CandleSource | 
     client = getattr(agent.cycle.feed.source, "client", None)  # the quotation client: tickers for the shock guard
     monitors = (client.monitor,) if client is not None else ()
     runtime = Runtime(settings=settings, service=CommandService(agent), tickers=client,
-                      prime=lambda now: prime_feed(agent, now), monitors=monitors)
+                      prime=lambda now: prime_feed(agent, now), monitors=monitors, stream_url=settings.upbit_ws_url)
     if settings.is_live:
         log.warning(live_warning(settings))
         runtime.announce("live_warning", EventKind.SYSTEM, url=settings.upbit_api_url,

@@ -27,6 +27,7 @@ from core.trading.backtest import BacktestResult
 from core.trading.events import EventKind, event
 from core.trading.health import ServiceHealth, ServiceMonitor
 from core.trading.shock import PriceShockGuard, sell_on_shock
+from core.upbit.stream import TradeStream
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def first_close(now: datetime, interval_seconds: float, delay: float = CLOSE_DEL
 class Runtime:
     def __init__(self, *, settings: Settings, service: CommandService, tickers=None, replay: Replay | None = None,
                  speed: float = 20.0, prime: Callable[[datetime], dict[str, str]] = lambda now: {},
-                 monitors: tuple[ServiceMonitor, ...] = ()):
+                 monitors: tuple[ServiceMonitor, ...] = (), stream_url: str | None = None):
         self.settings = settings
         self.service = service
         self.agent = service.agent
@@ -66,6 +67,9 @@ class Runtime:
         self._tickers = tickers  # core.upbit.quotation.UpbitQuotationClient: prices for the shock guard
         self._prime = prime
         self._guard = PriceShockGuard()
+        self._stream_was_down = False
+        self.stream = None if stream_url is None or replay is not None else \
+            TradeStream(stream_url, self._on_trade, on_state=self._stream_state)
         self._running: set[str] = set()
         self._lock: asyncio.Lock | None = None
         self.ready: asyncio.Event | None = None
@@ -200,8 +204,11 @@ class Runtime:
                 self.agent.next_cycle_at += timedelta(seconds=step)
 
     def _shock(self, now: datetime) -> None:
+        """The REST fallback of the guard: ticker prices every 30 s, while the trade stream is not live."""
         held = list(self.agent.portfolio.positions)
         if not held or not self.agent.risk.shock_windows or self._tickers is None:
+            return
+        if self.stream is not None and self.stream.up:
             return
         try:
             prices = self._tickers.tickers(held)
@@ -209,6 +216,52 @@ class Runtime:
             log.debug("price-shock guard could not read tickers: %s", exc)
             return
         sell_on_shock(self.agent, self._guard, prices, now)
+
+    # -- Upbit's trade stream: every trade of a held coin judged as it arrives ------------------------
+    async def stream_forever(self, stopped: Callable[[], bool], refresh_seconds: float = 1.0) -> None:
+        """Run the trade stream, subscribed to the held and watched markets (again whenever they
+        change), until `stopped()`; the front-ends start it beside the jobs (not in a replay)."""
+        if self.stream is None:
+            return
+        runner = asyncio.create_task(self.stream.run(), name="trade stream")
+        try:
+            while not stopped() and not runner.done():
+                await self.stream.set_markets(set(self.agent.markets) | set(self.agent.portfolio.positions))
+                await asyncio.sleep(refresh_seconds)
+        finally:
+            self.stream.stop()
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+
+    async def _on_trade(self, trade) -> None:
+        agent = self.agent
+        if trade.market not in agent.portfolio.positions or not agent.risk.shock_windows:
+            return
+        reason = self._guard.observe(trade.market, trade.price_krw, trade.at, agent.risk)
+        if reason is None:
+            return
+        async with self.lock:  # never in the middle of a cycle or a command
+            await asyncio.to_thread(self._shock_sell, trade.market, trade.price_krw, reason)
+        if self.after_job is not None:
+            await self.after_job()
+
+    def _shock_sell(self, market: str, price: float, reason) -> None:
+        if market in self.agent.portfolio.positions:  # a cycle may have sold it meanwhile
+            self.agent.cycle.shock_sell(market, price, datetime.now(timezone.utc), reason)
+        self._guard.forget(market)
+
+    def _stream_state(self, up: bool, why: str) -> None:
+        """Admins hear once when the stream goes down (the REST guard takes over) and once when it is back."""
+        if up:
+            if self._stream_was_down:
+                self.announce("price_stream_back", EventKind.SYSTEM)
+            self._stream_was_down = False
+        else:
+            log.warning("Upbit's trade stream is down (%s); the price-shock guard polls REST prices every %g s "
+                        "until it is back", why, SHOCK_POLL_SECONDS)
+            if not self._stream_was_down:
+                self.announce("price_stream_down", EventKind.ERROR, error=why, poll_seconds=SHOCK_POLL_SECONDS)
+            self._stream_was_down = True
 
     def _summary(self, now: datetime) -> None:
         self.announce("daily_summary", EventKind.SUMMARY, **summary_params(self.service))

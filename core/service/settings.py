@@ -34,6 +34,7 @@ class Settings:
     telegram_admin_ids: frozenset[int] = frozenset()
     telegram_viewer_ids: frozenset[int] = frozenset()
     upbit_api_url: str = "https://api.upbit.com"
+    upbit_ws_url: str | None = "wss://api.upbit.com/websocket/v1"  # the trade stream; None: REST polling only
     paper_start_krw: int = 1_000_000
     candle_interval: str = "1h"
     cycle_seconds: float | None = None
@@ -121,6 +122,15 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     kwargs["upbit_secret_key"] = get("UPBIT_SECRET_KEY")
     if (upbit := get("UPBIT_API_URL")) is not None:
         kwargs["upbit_api_url"] = _url("UPBIT_API_URL", upbit)
+        if kwargs["upbit_api_url"] != Settings.upbit_api_url:  # another server: its stream's address is not known
+            kwargs["upbit_ws_url"] = None
+    if (stream := get("UPBIT_WS_URL")) is not None:
+        if stream.lower() == "off":
+            kwargs["upbit_ws_url"] = None
+        elif not re.match(r"^wss?://[^\s/]+", stream):
+            raise SettingsError(f"UPBIT_WS_URL: expected a ws:// or wss:// URL, or off; got {stream!r}")
+        else:
+            kwargs["upbit_ws_url"] = stream
     if (start := get("PAPER_START_KRW")) is not None:
         try:
             kwargs["paper_start_krw"] = int(start.replace("_", ""))

@@ -1,6 +1,7 @@
 """Between candle closes: has a held coin's price just collapsed? The price-shock guard.
 
-Fed ticker prices every few seconds; reports a fall beyond any enabled threshold (default -2.5% in
+Fed every trade price of Upbit's stream as it arrives (core/upbit/stream.py), or ticker prices
+every 30 seconds while the stream is down; reports a fall beyond any enabled threshold (default -2.5% in
 1 minute, -4% in 3, -6% in 5), measured from the highest price seen within that window. Only falls:
 the product's first version also bought on sudden surges and its own post-mortem blamed those buys.
 """
@@ -13,26 +14,37 @@ from core.trading.reasons import Reason
 from core.trading.types import RiskSettings
 
 
+WINDOWS = (60, 180, 300)  # seconds: the 1-, 3- and 5-minute windows of shock_drop_1m/3m/5m
+
+
 class PriceShockGuard:
+    """The highest price of each window, kept as a falling queue per window (a price that can never be
+    a window's peak again is dropped), so a stream of many trades a second costs O(1) per trade."""
+
     def __init__(self):
-        self._seen: dict[str, deque[tuple[datetime, float]]] = {}
+        self._peaks: dict[str, dict[int, deque[tuple[datetime, float]]]] = {}
 
     def observe(self, market: str, price_krw: float, now: datetime, settings: RiskSettings) -> Reason | None:
         """Record a price; the reason to sell if it is a shock, else None."""
-        history = self._seen.setdefault(market, deque())
-        history.append((now, price_krw))
-        longest = max((s for s, _ in settings.shock_windows), default=300)
-        while history and now - history[0][0] > timedelta(seconds=longest):
-            history.popleft()
+        peaks = self._peaks.setdefault(market, {seconds: deque() for seconds in WINDOWS})
+        for seconds, queue in peaks.items():
+            while queue and queue[-1][1] <= price_krw:
+                queue.pop()
+            queue.append((now, price_krw))
+            span = timedelta(seconds=seconds)
+            while now - queue[0][0] > span:
+                queue.popleft()
         for seconds, drop in settings.shock_windows:
-            peak = max(p for t, p in history if now - t <= timedelta(seconds=seconds))
-            fall = price_krw / peak - 1.0
+            queue = peaks.get(seconds)
+            if not queue:
+                continue
+            fall = price_krw / queue[0][1] - 1.0
             if fall <= -drop:
                 return Reason("price_shock", fall=fall, minutes=seconds // 60, limit=drop)
         return None
 
     def forget(self, market: str) -> None:
-        self._seen.pop(market, None)
+        self._peaks.pop(market, None)
 
 
 def sell_on_shock(agent, guard: PriceShockGuard, prices: dict[str, float], now: datetime) -> list:
