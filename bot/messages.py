@@ -186,6 +186,10 @@ RENDERERS.update({
                                                                                         seconds=p["poll_seconds"]),
     "price_stream_back": lambda m, p: _("Upbit's trade stream is back: every trade of a held coin is judged as it "
                                         "arrives."),
+    "account_stream_down": lambda m, p: _("Upbit's account stream is down ({error}): orders and balances are "
+                                          "reconciled before each cycle until it is back.").format(error=p["error"]),
+    "account_stream_back": lambda m, p: _("Upbit's account stream is back: fills and balance changes are reconciled "
+                                          "as they happen."),
     "job_failed": lambda m, p: _("The {job} failed; see the log. The next one will run.").format(job=job(p["job"])),
     "replay_started": lambda m, p: _("Replay started: {markets}, {ticks} candle closes from {first}").format(
         markets=", ".join(p["markets"]), ticks=p["ticks"], first=when(datetime.fromisoformat(p["first"]))),

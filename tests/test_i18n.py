@@ -216,6 +216,7 @@ SAMPLES = {
     "live_warning": [{"url": "https://api.upbit.com", "max_order_krw": 100_000, "max_daily_krw": 500_000}],
     "market_data_down": [{"error": "HTTP 503"}], "market_data_back": [{}],
     "price_stream_down": [{"error": "ConnectionClosed", "poll_seconds": 30.0}], "price_stream_back": [{}],
+    "account_stream_down": [{"error": "InvalidStatus"}], "account_stream_back": [{}],
     "job_failed": [{"job": "cycle"}, {"job": "price-shock guard"}],
     "replay_started": [{"markets": ["KRW-BTC"], "ticks": 10, "first": "2025-01-01T00:00:00+00:00"}],
     "replay_finished": [{"total_return": 0.01, "trades": 3, "max_drawdown": -0.05}],

@@ -59,6 +59,19 @@ def live_warning(settings: Settings) -> str:
             f"/pause stops buying; /sellall sells every position.")
 
 
+def account_stream(settings: Settings):
+    """Live mode with a trade stream: the account's stream at `<UPBIT_WS_URL>/private`, signed as REST is."""
+    if not settings.is_live or settings.upbit_ws_url is None:
+        return None
+    from core.upbit.auth import authorization
+    from core.upbit.stream import TradeStream, private_subscription
+
+    keys = settings.upbit_access_key, settings.upbit_secret_key
+    return lambda on_event, on_state: TradeStream(settings.upbit_ws_url.rstrip("/") + "/private", on_event,
+                                                  on_state=on_state, request=private_subscription,
+                                                  headers=lambda: {"Authorization": authorization(*keys)})
+
+
 def market_data_monitor() -> ServiceMonitor:
     return ServiceMonitor("Upbit market data", "no new signals until it answers; the bot keeps trying every cycle")
 
@@ -132,7 +145,8 @@ def assemble(settings: Settings, options: RunOptions, *, source: CandleSource | 
     client = getattr(agent.cycle.feed.source, "client", None)  # the quotation client: tickers for the shock guard
     monitors = (client.monitor,) if client is not None else ()
     runtime = Runtime(settings=settings, service=CommandService(agent), tickers=client,
-                      prime=lambda now: prime_feed(agent, now), monitors=monitors, stream_url=settings.upbit_ws_url)
+                      prime=lambda now: prime_feed(agent, now), monitors=monitors, stream_url=settings.upbit_ws_url,
+                      private_stream=account_stream(settings))
     if settings.is_live:
         log.warning(live_warning(settings))
         runtime.announce("live_warning", EventKind.SYSTEM, url=settings.upbit_api_url,

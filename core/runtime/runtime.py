@@ -56,7 +56,8 @@ def first_close(now: datetime, interval_seconds: float, delay: float = CLOSE_DEL
 class Runtime:
     def __init__(self, *, settings: Settings, service: CommandService, tickers=None, replay: Replay | None = None,
                  speed: float = 20.0, prime: Callable[[datetime], dict[str, str]] = lambda now: {},
-                 monitors: tuple[ServiceMonitor, ...] = (), stream_url: str | None = None):
+                 monitors: tuple[ServiceMonitor, ...] = (), stream_url: str | None = None,
+                 private_stream: Callable[..., TradeStream] | None = None):
         self.settings = settings
         self.service = service
         self.agent = service.agent
@@ -70,6 +71,12 @@ class Runtime:
         self._stream_was_down = False
         self.stream = None if stream_url is None or replay is not None else \
             TradeStream(stream_url, self._on_trade, on_state=self._stream_state)
+        # live mode: the account's own stream (core.upbit.stream), made with this runtime's handler
+        self.private = private_stream(self._on_account, self._account_state) \
+            if private_stream is not None and replay is None else None
+        self._account_was_down = False
+        self._reconciling: asyncio.Task | None = None
+        self._again = False
         self._running: set[str] = set()
         self._lock: asyncio.Lock | None = None
         self.ready: asyncio.Event | None = None
@@ -221,17 +228,45 @@ class Runtime:
     async def stream_forever(self, stopped: Callable[[], bool], refresh_seconds: float = 1.0) -> None:
         """Run the trade stream, subscribed to the held and watched markets (again whenever they
         change), until `stopped()`; the front-ends start it beside the jobs (not in a replay)."""
-        if self.stream is None:
+        if self.stream is None and self.private is None:
             return
-        runner = asyncio.create_task(self.stream.run(), name="trade stream")
+        runners = [asyncio.create_task(s.run(), name=name) for s, name in
+                   ((self.stream, "trade stream"), (self.private, "account stream")) if s is not None]
         try:
-            while not stopped() and not runner.done():
-                await self.stream.set_markets(set(self.agent.markets) | set(self.agent.portfolio.positions))
+            while not stopped() and not all(r.done() for r in runners):
+                if self.stream is not None:
+                    await self.stream.set_markets(set(self.agent.markets) | set(self.agent.portfolio.positions))
                 await asyncio.sleep(refresh_seconds)
         finally:
-            self.stream.stop()
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
+            for stream in (self.stream, self.private):
+                if stream is not None:
+                    stream.stop()
+            for runner in runners:
+                runner.cancel()
+            await asyncio.gather(*runners, *([self._reconciling] if self._reconciling else []),
+                                 return_exceptions=True)
+
+    async def _on_account(self, event) -> None:
+        """An order or balance of the account changed: reconcile now (REST look-ups decide, as before
+        every cycle, so an event never books anything twice); a burst of events is one reconciliation."""
+        if self._reconciling is not None and not self._reconciling.done():
+            self._again = True
+            return
+        self._reconciling = asyncio.create_task(self._reconcile_soon(), name="reconcile on an account event")
+
+    async def _reconcile_soon(self, settle_seconds: float = 0.2) -> None:
+        while True:
+            self._again = False
+            await asyncio.sleep(settle_seconds)
+            try:
+                async with self.lock:  # never beside a cycle, which settles its own orders
+                    await asyncio.to_thread(self.agent.cycle.reconcile, datetime.now(timezone.utc))
+            except Exception:
+                log.exception("reconciliation after an account event failed; the next cycle reconciles again")
+            if self.after_job is not None:
+                await self.after_job()
+            if not self._again:
+                return
 
     async def _on_trade(self, trade) -> None:
         agent = self.agent
@@ -249,6 +284,19 @@ class Runtime:
         if market in self.agent.portfolio.positions:  # a cycle may have sold it meanwhile
             self.agent.cycle.shock_sell(market, price, datetime.now(timezone.utc), reason)
         self._guard.forget(market)
+
+    def _account_state(self, up: bool, why: str) -> None:
+        """The account stream: down means fills wait for the next cycle's reconciliation, as before it."""
+        if up:
+            if self._account_was_down:
+                self.announce("account_stream_back", EventKind.SYSTEM)
+            self._account_was_down = False
+        else:
+            log.warning("Upbit's account stream is down (%s); orders and balances are reconciled before each "
+                        "cycle until it is back", why)
+            if not self._account_was_down:
+                self.announce("account_stream_down", EventKind.ERROR, error=why)
+            self._account_was_down = True
 
     def _stream_state(self, up: bool, why: str) -> None:
         """Admins hear once when the stream goes down (the REST guard takes over) and once when it is back."""

@@ -1,5 +1,6 @@
-"""Upbit's public trade stream (WebSocket quotation API): every trade price of the subscribed markets
-as it happens, for the price-shock guard.
+"""Upbit's WebSocket streams: the public trade stream (every trade price of the subscribed markets as
+it happens, for the price-shock guard) and, in live mode, the private one (`myOrder`, `myAsset`: the
+account's orders and balances changing, so reconciliation runs at once instead of at the next cycle).
 
 One connection to `UPBIT_WS_URL` (wss://api.upbit.com/websocket/v1), one subscription request
 `[{"ticket": ...}, {"type": "trade", "codes": [...], "is_only_realtime": true}, {"format": "DEFAULT"}]`,
@@ -8,7 +9,9 @@ sent again whenever the markets change. Upbit answers in binary frames of JSON; 
 No frame for `stale_seconds` means the stream is down: the connection is dropped and made again
 with jittered back-off, and the caller (core.runtime) polls REST prices meanwhile. An error frame
 (`{"error": {"name": ..., "message": ...}}`) or a malformed one is logged, never raised. The
-`websockets` library does the framing.
+`websockets` library does the framing. The private stream (`.../websocket/v1/private`) is
+authenticated by the same signed JWT as REST, in the Authorization header of each new connection;
+it carries no prices, so it is judged alive by the same PING and "UP".
 """
 from __future__ import annotations
 
@@ -21,7 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Awaitable, Callable, Iterable
 
+from core.redaction import redact
+
 log = logging.getLogger(__name__)
+# the websockets library logs each handshake's headers (the private stream's signed JWT among them) and
+# every frame (the account's orders) at DEBUG: its logger for our connections never says that much
+_WIRE = logging.getLogger(__name__ + ".wire")
+_WIRE.setLevel(logging.INFO)
 
 DEFAULT_URL = "wss://api.upbit.com/websocket/v1"
 BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
@@ -34,6 +43,21 @@ class Trade:
     at: datetime  # the trade's time (Upbit's trade_timestamp)
 
 
+@dataclass(frozen=True)
+class AccountEvent:
+    """An order of the account changed (myOrder) or its balances did (myAsset)."""
+
+    kind: str  # myOrder | myAsset
+    market: str | None = None
+    identifier: str | None = None
+    state: str | None = None
+
+
+def private_subscription(ticket: str | None = None) -> str:
+    return json.dumps([{"ticket": ticket or str(uuid.uuid4())}, {"type": "myOrder"}, {"type": "myAsset"},
+                       {"format": "DEFAULT"}])
+
+
 def subscription(markets: Iterable[str], ticket: str | None = None) -> str:
     """The request Upbit expects for the trades of `markets` (upper case, real-time only)."""
     codes = sorted({m.upper() for m in markets})
@@ -41,7 +65,7 @@ def subscription(markets: Iterable[str], ticket: str | None = None) -> str:
                        {"type": "trade", "codes": codes, "is_only_realtime": True}, {"format": "DEFAULT"}])
 
 
-def parse_frame(frame: str | bytes) -> Trade | dict | None:
+def parse_frame(frame: str | bytes) -> Trade | AccountEvent | dict | None:
     """A trade, a status or error dict, or None for a frame that is not JSON of a known shape. Both the
     DEFAULT field names and the SIMPLE ones (ty, cd, tp, ttms) are read."""
     try:
@@ -53,6 +77,11 @@ def parse_frame(frame: str | bytes) -> Trade | dict | None:
     if "error" in data or "status" in data:
         return data
     kind = data.get("type", data.get("ty"))
+    if kind in ("myOrder", "myAsset"):
+        market = data.get("code", data.get("cd"))
+        return AccountEvent(kind, market if isinstance(market, str) else None,
+                            data.get("identifier", data.get("id")) if kind == "myOrder" else None,
+                            data.get("state", data.get("s")) if kind == "myOrder" else None)
     if kind != "trade":
         return None
     market, price = data.get("code", data.get("cd")), data.get("trade_price", data.get("tp"))
@@ -67,14 +96,19 @@ def parse_frame(frame: str | bytes) -> Trade | dict | None:
 
 
 class TradeStream:
-    """Keeps one subscription alive and hands each trade to `on_trade`; `up` says whether it is live."""
+    """Keeps one subscription alive and hands each trade (or account event) to `on_trade`; `up` says
+    whether it is live. `headers` makes the headers of each new connection (the private stream's JWT);
+    `request` the subscription (default: the trades of `markets`)."""
 
     def __init__(self, url: str, on_trade: Callable[[Trade], Awaitable[None] | None], *,
                  on_state: Callable[[bool, str], None] = lambda up, why: None,
                  stale_seconds: float = 30.0, ping_seconds: float = 10.0,
-                 backoff: tuple[float, ...] = BACKOFF_SECONDS, rng: random.Random | None = None):
+                 backoff: tuple[float, ...] = BACKOFF_SECONDS, rng: random.Random | None = None,
+                 headers: Callable[[], dict] | None = None, request: Callable[[], str] | None = None):
         self.url = url
         self.on_trade = on_trade
+        self.headers = headers
+        self.request = request
         self.on_state = on_state  # told once when the stream goes down and once when it is back
         self.stale_seconds = stale_seconds
         self.ping_seconds = ping_seconds
@@ -108,19 +142,21 @@ class TradeStream:
 
         attempt = 0
         while not self._stopped.is_set():
-            if not self.markets:
+            if not self.markets and self.request is None:
                 await self._wait(1.0)
                 continue
             try:
+                extra = self.headers() if self.headers is not None else None
                 async with websockets.connect(self.url, ping_interval=20, ping_timeout=20, open_timeout=10,
-                                              close_timeout=2, max_size=2 ** 20) as socket:
+                                              close_timeout=2, max_size=2 ** 20,
+                                              additional_headers=extra, logger=_WIRE) as socket:
                     self._socket = socket
                     await self._subscribe(socket)
                     attempt = await self._read(socket, attempt)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._down(f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__)
+                self._down(redact(f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__))
             finally:
                 self._socket = None
             if self._stopped.is_set():
@@ -131,7 +167,7 @@ class TradeStream:
         self.up = False
 
     async def _subscribe(self, socket) -> None:
-        await socket.send(subscription(self.markets))
+        await socket.send(self.request() if self.request is not None else subscription(self.markets))
         self.subscriptions += 1
 
     async def _read(self, socket, attempt: int) -> int:
@@ -148,13 +184,14 @@ class TradeStream:
                     log.debug("ignored a frame Upbit's trade stream should not send: %r", frame[:200])
                     continue
                 if isinstance(parsed, dict):
-                    if "error" in parsed:
+                    if "error" in parsed:  # not a sign of life: Upbit closes after it (a refused key, a bad request)
                         error = parsed.get("error") or {}
-                        log.warning("Upbit's trade stream answered an error: %s %s",
+                        log.warning("Upbit's stream %s answered an error: %s %s", self.url.rsplit("/", 1)[-1],
                                     error.get("name") if isinstance(error, dict) else error,
                                     error.get("message", "") if isinstance(error, dict) else "")
-                    self._live()
-                    attempt = 0
+                    else:
+                        self._live()
+                        attempt = 0
                     continue
                 self._live()
                 attempt = 0

@@ -2,7 +2,9 @@
 
 Takes Upbit's subscription message (`[{"ticket"}, {"type": "trade", "codes": [...]}, {"format"}]`),
 answers a text "PING" with `{"status":"UP"}`, and sends trade frames as Upbit does: binary frames of
-JSON with the DEFAULT field names. Faults: `drop()` cuts every connection, `silent = True` answers
+JSON with the DEFAULT field names. `/websocket/v1/private` checks the Authorization header's JWT
+against the book's keys (as REST does) and sends `myOrder`/`myAsset` frames (`account_event`).
+Faults: `drop()` cuts every connection, `silent = True` answers
 nothing (a stalled line), `refuse = True` turns new connections away, `send_raw(b"...")` sends any
 frame (malformed JSON, an error object).
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from datetime import datetime, timezone
@@ -18,7 +21,10 @@ import websockets
 
 
 class FakeUpbitStream:
-    def __init__(self):
+    def __init__(self, book=None):
+        self.book = book  # tests.fakes.upbit_exchange.FakeExchangeBook: the keys the private stream accepts
+        self.private_clients: set = set()
+        self.auth_failures = 0
         self.subscriptions: list[list] = []  # every request message received, parsed
         self.connections = 0
         self.silent = False
@@ -33,6 +39,10 @@ class FakeUpbitStream:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/websocket/v1"
 
+    @property
+    def private_url(self) -> str:
+        return self.url + "/private"
+
     def __enter__(self) -> "FakeUpbitStream":
         threading.Thread(target=self._serve, daemon=True).start()
         assert self._ready.wait(10), "the fake stream did not start"
@@ -46,7 +56,9 @@ class FakeUpbitStream:
         asyncio.set_event_loop(self._loop)
 
         async def start():
-            self._server = await websockets.serve(self._client, "127.0.0.1", 0)
+            quiet = logging.getLogger("tests.fake_upbit_stream")
+            quiet.setLevel(logging.WARNING)  # the bot's own logs are what tests read
+            self._server = await websockets.serve(self._client, "127.0.0.1", 0, logger=quiet)
             self.port = self._server.sockets[0].getsockname()[1]
 
         self._loop.run_until_complete(start())
@@ -61,6 +73,9 @@ class FakeUpbitStream:
     async def _client(self, socket) -> None:
         if self.refuse:
             await socket.close(1013, "try again later")
+            return
+        if socket.request.path.rstrip("/").endswith("/private"):
+            await self._private(socket)
             return
         self.connections += 1
         self._clients[socket] = set()
@@ -83,6 +98,40 @@ class FakeUpbitStream:
             pass
         finally:
             self._clients.pop(socket, None)
+
+    async def _private(self, socket) -> None:
+        import jwt
+
+        header = socket.request.headers.get("Authorization", "")
+        try:
+            claims = jwt.decode(header.removeprefix("Bearer "), self.book.secret_key, algorithms=["HS256"])
+            assert claims["access_key"] == self.book.access_key
+        except Exception:
+            self.auth_failures += 1
+            await socket.send(b'{"error":{"name":"INVALID_AUTH","message":"invalid auth"}}')
+            await socket.close(1008, "unauthorized")
+            return
+        self.private_clients.add(socket)
+        try:
+            async for message in socket:
+                if message == "PING" and not self.silent:
+                    await socket.send(b'{"status":"UP"}')
+                elif message != "PING":
+                    self.subscriptions.append(json.loads(message))
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.private_clients.discard(socket)
+
+    def account_event(self, kind: str, **fields) -> None:
+        """A myOrder or myAsset frame to every authenticated connection."""
+        frame = json.dumps({"type": kind, "timestamp": int(time.time() * 1000), "stream_type": "REALTIME",
+                            **fields}).encode()
+
+        async def send():
+            for socket in list(self.private_clients):
+                await socket.send(frame)
+        asyncio.run_coroutine_threadsafe(send(), self._loop).result(10)
 
     # what a test does
     def subscribed(self) -> set[str]:
