@@ -68,13 +68,12 @@ class Runtime:
         self._tickers = tickers  # core.upbit.quotation.UpbitQuotationClient: prices for the shock guard
         self._prime = prime
         self._guard = PriceShockGuard()
-        self._stream_was_down = False
+        self._streams_down: set[str] = set()  # the streams whose outage was announced
         self.stream = None if stream_url is None or replay is not None else \
             TradeStream(stream_url, self._on_trade, on_state=self._stream_state)
         # live mode: the account's own stream (core.upbit.stream), made with this runtime's handler
         self.private = private_stream(self._on_account, self._account_state) \
             if private_stream is not None and replay is None else None
-        self._account_was_down = False
         self._reconciling: asyncio.Task | None = None
         self._again = False
         self._running: set[str] = set()
@@ -287,29 +286,25 @@ class Runtime:
 
     def _account_state(self, up: bool, why: str) -> None:
         """The account stream: down means fills wait for the next cycle's reconciliation, as before it."""
-        if up:
-            if self._account_was_down:
-                self.announce("account_stream_back", EventKind.SYSTEM)
-            self._account_was_down = False
-        else:
-            log.warning("Upbit's account stream is down (%s); orders and balances are reconciled before each "
-                        "cycle until it is back", why)
-            if not self._account_was_down:
-                self.announce("account_stream_down", EventKind.ERROR, error=why)
-            self._account_was_down = True
+        self._outage("account_stream", up, why, "orders and balances are reconciled before each cycle")
 
     def _stream_state(self, up: bool, why: str) -> None:
-        """Admins hear once when the stream goes down (the REST guard takes over) and once when it is back."""
+        """The trade stream: down means the REST guard reads prices every SHOCK_POLL_SECONDS."""
+        self._outage("price_stream", up, why, f"the price-shock guard polls REST prices every {SHOCK_POLL_SECONDS:g} s",
+                     poll_seconds=SHOCK_POLL_SECONDS)
+
+    def _outage(self, stream: str, up: bool, why: str, meanwhile: str, **params) -> None:
+        """Admins hear once when a stream goes down (`<stream>_down`) and once when it is back."""
+        down = stream in self._streams_down
         if up:
-            if self._stream_was_down:
-                self.announce("price_stream_back", EventKind.SYSTEM)
-            self._stream_was_down = False
-        else:
-            log.warning("Upbit's trade stream is down (%s); the price-shock guard polls REST prices every %g s "
-                        "until it is back", why, SHOCK_POLL_SECONDS)
-            if not self._stream_was_down:
-                self.announce("price_stream_down", EventKind.ERROR, error=why, poll_seconds=SHOCK_POLL_SECONDS)
-            self._stream_was_down = True
+            if down:
+                self.announce(f"{stream}_back", EventKind.SYSTEM)
+            self._streams_down.discard(stream)
+            return
+        log.warning("Upbit's %s is down (%s); %s until it is back", stream.replace("_", " "), why, meanwhile)
+        if not down:
+            self.announce(f"{stream}_down", EventKind.ERROR, error=why, **params)
+        self._streams_down.add(stream)
 
     def _summary(self, now: datetime) -> None:
         self.announce("daily_summary", EventKind.SUMMARY, **summary_params(self.service))
