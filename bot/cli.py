@@ -27,8 +27,9 @@ log = logging.getLogger("autotrader")
 def cmd_download(args, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from core.data.candles import INTERVAL_SECONDS
+    from core.data.candles import INTERVAL_SECONDS, CandleDataError
     from core.upbit.download import download_market
+    from core.upbit.errors import UpbitError
     from core.upbit.quotation import UpbitQuotationClient
 
     if args.interval not in INTERVAL_SECONDS:
@@ -41,11 +42,29 @@ def cmd_download(args, settings: Settings) -> int:
     client = UpbitQuotationClient(args.api_url or settings.upbit_api_url)
     seconds = INTERVAL_SECONDS[args.interval]
     expected = max(1, int((datetime.now(timezone.utc) - since).total_seconds() // seconds))
-    for market in markets_arg(args.markets, settings):
+    if args.all_krw and args.markets:
+        raise UsageError("--all-krw and --markets: give one or the other")
+    markets = client.markets("KRW") if args.all_krw else markets_arg(args.markets, settings)
+    if args.all_krw:
+        print(f"Upbit lists {len(markets)} KRW markets; each file resumes where it stopped if this is run again")
+    failed = []
+    for market in markets:
         with tqdm(total=expected, desc=market, unit="candle", disable=args.quiet) as bar:
-            result = download_market(client, market, args.interval, seconds, since, Path(args.out), on_page=bar.update)
+            try:
+                result = download_market(client, market, args.interval, seconds, since, Path(args.out),
+                                         on_page=bar.update)
+            except (UpbitError, CandleDataError, OSError) as exc:
+                if not args.all_krw:
+                    raise
+                failed.append(market)  # one market's trouble does not stop the other 150
+                print(f"{market}: not downloaded: {exc}", file=sys.stderr)
+                continue
         print(f"{market}: {result.new_candles} new, {result.total_candles} in {result.path} "
               f"({result.first.isoformat()} .. {result.last.isoformat()})")
+    if failed:
+        print(f"{len(failed)} of {len(markets)} markets not downloaded ({', '.join(failed)}); run the same command "
+              f"again to fetch what is missing", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -169,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("download", help="fetch Upbit candles into the CSV format (needs internet)")
     p.add_argument("--markets", help="comma list (default: MARKETS)")
+    p.add_argument("--all-krw", action="store_true", help="every KRW market Upbit lists (/v1/market/all)")
     p.add_argument("--interval", default="1h")
     p.add_argument("--since", required=True, help="first candle date, ISO-8601 (UTC if no offset)")
     p.add_argument("--out", required=True, help="directory to write <MARKET>_<interval>.csv into")

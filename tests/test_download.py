@@ -91,3 +91,24 @@ def test_candle_source_gives_closed_candles_across_pages(fake, btc):
     assert len(candles) == 450
     assert candles.index[-1] == pd.Timestamp("2025-10-31T22:00Z")
     pd.testing.assert_frame_equal(candles, btc[btc.index <= pd.Timestamp("2025-10-31T22:00Z")].iloc[-450:], check_freq=False)
+
+
+def test_download_all_krw_lists_upbits_krw_markets_and_fetches_each(btc, tmp_path, capsys):
+    from bot.cli import main
+
+    eth = btc * 0.03
+    with FakeUpbit({"KRW-BTC": btc, "KRW-ETH": eth}, now=NOW) as server:
+        args = ["download", "--all-krw", "--since", "2025-10-30", "--out", str(tmp_path), "--api-url", server.url,
+                "--quiet"]
+        assert main(args) == 0
+        assert sorted(p.name for p in tmp_path.glob("*.csv")) == ["KRW-BTC_1h.csv", "KRW-ETH_1h.csv"]
+        assert "Upbit lists 2 KRW markets" in capsys.readouterr().out
+        assert any(r.startswith("/v1/market/all") for r in server.requests)
+        # a listed market whose candles fail is said and skipped; the others are fetched; run again to resume
+        server.listed_extra = ["KRW-GONE", "BTC-ETH"]
+        assert main(args) == 2
+        captured = capsys.readouterr()
+        assert "KRW-GONE: not downloaded" in captured.err and "1 of 3 markets not downloaded" in captured.err
+        assert "KRW-BTC: 0 new" in captured.out  # already complete: nothing fetched twice
+        assert main(["download", "--all-krw", "--markets", "KRW-BTC", "--since", "2025-10-30", "--out",
+                     str(tmp_path), "--api-url", server.url]) == 2

@@ -116,6 +116,14 @@ class UpbitQuotationClient:
             row["candle_date_time_utc"] = stamp if stamp.endswith("Z") else stamp + "Z"
         return candles_from_records(sorted(rows, key=lambda r: r["candle_date_time_utc"]), source=f"Upbit {market} candles")
 
+    def markets(self, quote: str = "KRW") -> list[str]:
+        """Every market Upbit lists in `quote` (GET /v1/market/all), sorted: the KRW markets by default."""
+        rows = self.get_json("/v1/market/all", {"is_details": "false"})
+        if not isinstance(rows, list):
+            raise UpbitServerError(f"Upbit market list: expected a list, got {type(rows).__name__}")
+        prefix = f"{quote.upper()}-"
+        return sorted({str(r["market"]) for r in rows if isinstance(r, dict) and str(r.get("market", "")).startswith(prefix)})
+
     def tickers(self, markets: list[str]) -> dict[str, float]:
         rows = self.get_json("/v1/ticker", {"markets": ",".join(markets)})
         return {row["market"]: float(row["trade_price"]) for row in rows}

@@ -25,6 +25,7 @@ class FakeUpbit:
         self.faults: list[int] = []
         self.requests: list[str] = []
         self.fail_after: int | None = None  # answer 500 to every candle request after this many
+        self.listed_extra = ["BTC-ETH", "USDT-BTC"]  # /v1/market/all lists these beside the series
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -126,6 +127,9 @@ class FakeUpbit:
                     count = min(int(query.get("count", 200)), 200)
                     rows = fake.candles(market, query.get("to"), count)
                     return self._send(200, rows, {"Remaining-Req": "group=candles; min=599; sec=9"})
+                if url.path == "/v1/market/all":  # every series, and markets of other quotes as Upbit lists them
+                    listed = sorted(fake.series) + fake.listed_extra
+                    return self._send(200, [{"market": m, "korean_name": m, "english_name": m} for m in listed])
                 if url.path == "/v1/ticker":
                     markets = query.get("markets", "").split(",")
                     rows = [{"market": m, "trade_price": float(fake.series[m]["close"].iloc[-1])} for m in markets if m in fake.series]
