@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import datetime, timedelta, timezone
 
 from core.runtime.runtime import Runtime
@@ -58,10 +59,12 @@ def test_the_stream_subscribes_again_on_a_change_a_drop_and_a_silence():
             assert fake.connections == 1
             fake.drop()
             await until(lambda: fake.connections >= 2 and fake.subscribed() == {"KRW-BTC", "KRW-XRP"})
+            await until(lambda: states == [True, False, True])  # down at the drop, up on the new line
             fake.silent = True  # no answer to PING, no trades: down after stale_seconds, and a new line
-            await until(lambda: states[-1] is False)
+            await until(lambda: states == [True, False, True, False])
             fake.silent = False
-            await until(lambda: fake.connections >= 3 and stream.up)
+            await until(lambda: fake.connections >= 3 and stream.up,
+                        state=lambda: (fake.connections, stream.up, states, stream.subscriptions))
         finally:
             stream.stop()
             await asyncio.wait_for(runner, 5)
@@ -71,10 +74,10 @@ def test_the_stream_subscribes_again_on_a_change_a_drop_and_a_silence():
         asyncio.run(scenario(fake))
 
 
-async def until(condition, seconds: float = 15.0) -> None:
+async def until(condition, seconds: float = 15.0, state=lambda: "") -> None:
     deadline = asyncio.get_running_loop().time() + seconds
     while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        assert asyncio.get_running_loop().time() < deadline, f"condition not met in time {state()}"
         await asyncio.sleep(0.01)
 
 
@@ -273,27 +276,44 @@ def test_a_missed_event_is_found_by_the_next_cycles_reconciliation(db, upbit):
         assert len(conn.execute(select(fills).where(fills.c.order_identifier == identifier)).all()) == 1
 
 
-def test_a_refused_key_is_said_without_the_key(db, upbit, caplog):
-    import logging
+class Collected(logging.Handler):
+    """Every record any logger passes to the root while a test runs, at DEBUG."""
 
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_a_refused_key_is_said_without_the_key(db, upbit):
     server, book = upbit
     secret = "the-wrong-s3cr3t-key-value-0123456789"
     from core.redaction import register
     register([secret])  # as the CLI does with the keys it reads
-    with FakeUpbitStream(book) as fake, caplog.at_level(logging.DEBUG):
-        runtime = live_runtime(db, server, book, fake, ScriptedFeed(), secret=secret)
+    root, collected = logging.getLogger(), Collected()
+    level = root.level
+    root.addHandler(collected)
+    root.setLevel(logging.DEBUG)
+    try:
+        with FakeUpbitStream(book) as fake:
+            runtime = live_runtime(db, server, book, fake, ScriptedFeed(), secret=secret)
 
-        async def scenario():
-            stopped = asyncio.Event()
-            streaming = asyncio.create_task(runtime.stream_forever(stopped.is_set, refresh_seconds=0.05))
-            await until(lambda: fake.auth_failures >= 2)
-            stopped.set()
-            await asyncio.wait_for(streaming, 5)
+            async def scenario():
+                stopped = asyncio.Event()
+                streaming = asyncio.create_task(runtime.stream_forever(stopped.is_set, refresh_seconds=0.05))
+                await until(lambda: fake.auth_failures >= 2 and runtime.private.up is False)
+                stopped.set()
+                await asyncio.wait_for(streaming, 5)
 
-        asyncio.run(scenario())
-    assert runtime.private.up is False
-    logged = "\n".join(r.getMessage() for r in caplog.records)
-    assert "account stream is down" in logged and secret not in logged and book.secret_key not in logged
+            asyncio.run(scenario())
+    finally:
+        root.removeHandler(collected)
+        root.setLevel(level)
+    logged = "\n".join(collected.lines)
+    assert "account stream is down" in logged, logged[-2000:]
+    assert secret not in logged and book.secret_key not in logged
     assert "Bearer" not in logged and "Authorization" not in logged  # not the signed token either, even at DEBUG
     names = [a.name for a in due(db, datetime.now(timezone.utc) + timedelta(days=1), limit=500)]
     assert names.count("account_stream_down") == 1
