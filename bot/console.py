@@ -66,12 +66,16 @@ class ConsoleChat:
         """Print due alerts (emergencies first), in the console's language, and mark them sent."""
         db = self.service.agent.db
         printed = 0
+        batch = due(db, now, limit=100)
+        if not batch:  # the usual case, five times a second: no language to look up
+            return 0
         with language(self.language()):
-            while batch := due(db, now, limit=100):
+            while batch:
                 for alert in batch:
                     self.print(f"[{when(alert.created_at)}] {label(alert.kind)}: {event_text(alert)}")
                     mark_sent(db, alert.id, now)
                     printed += 1
+                batch = due(db, now, limit=100)
         return printed
 
     def _save_picture(self, result) -> Path:

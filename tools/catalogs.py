@@ -51,7 +51,7 @@ def fill_english() -> None:
         catalog = read_po(f)
     for message in catalog:
         if message.id and not any(message.string if isinstance(message.string, tuple) else (message.string,)):
-            message.string = message.id if isinstance(message.id, tuple) else message.id
+            message.string = message.id  # a plural's (singular, plural) pair is its own two forms
     with path.open("wb") as f:
         write_po(f, catalog, width=0, omit_header=False)
 

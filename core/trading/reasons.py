@@ -87,7 +87,7 @@ class Reason:
 
     def localized(self) -> str:
         """The reason in the current language (core.i18n); str() stays English for logs."""
-        return _(TEMPLATES[self.code]).format(**self.params)
+        return localized_reason(self.to_data(), str(self))
 
 
 def reason_data(reason) -> dict | None:
