@@ -11,6 +11,7 @@ import logging
 from datetime import datetime
 from typing import Callable
 
+from bot import model_view
 from core.display import krw, percent, signed_krw, volume, when
 from core.i18n import N_, _, ngettext
 from core.storage.outbox import Alert
@@ -197,9 +198,18 @@ RENDERERS.update({
                                       "{drawdown}").format(ret=percent(p["total_return"]), trades=p["trades"],
                                                            drawdown=percent(p["max_drawdown"], signed=False)),
     "daily_summary": _daily_summary,
+    "model_promoted": model_view.promoted,
+    "challenger_rejected": model_view.rejected,
+    "retrain_failed": lambda m, p: _("Retraining failed: {error}. Version {serving} keeps serving.").format(
+        error=p["error"], serving=p["serving"]),
+    "model_switched": lambda m, p: _("Model version {version} ({model}) serves from the next cycle, set by {by} "
+                                     "(was version {previous}).").format(version=p["version"], model=p["model_id"],
+                                                                         by=p["by"], previous=p["previous"]),
+    "model_unusable": lambda m, p: _("The registry's serving model cannot be used: {note}").format(note=p["note"]),
 })
 
-JOBS = {"cycle": N_("cycle"), "price-shock guard": N_("price-shock guard"), "daily summary": N_("daily summary")}
+JOBS = {"cycle": N_("cycle"), "price-shock guard": N_("price-shock guard"), "daily summary": N_("daily summary"),
+        "model watch": N_("model watch"), "retraining": N_("retraining")}
 
 
 def job(name: str) -> str:

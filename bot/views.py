@@ -6,6 +6,7 @@ from dataclasses import fields
 from unicodedata import east_asian_width
 
 from bot import views_history  # noqa: F401 - registers the views of the trade-history replies
+from bot.model_view import version_lines
 from bot.messages import action, balance_lines, day_line, label, mode
 from bot.render import render
 from core.display import day, krw, percent, signed_krw, when
@@ -253,7 +254,7 @@ def _daily(result: DailyView) -> str:
 
 @render.register
 def _model(result: ModelView) -> str:
-    lines = []
+    lines = version_lines(result.registry) if result.registry is not None else []
     for r in result.rows:
         if r.error:
             lines.append(_("{market}: model metadata unreadable ({error})").format(market=r.market, error=r.error))

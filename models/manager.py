@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from core.data.features import FeatureWindow
+from core.data.features import N_FEATURES, SEQUENCE_LENGTH, FeatureWindow
 from core.data.markets import DEFAULT_MARKETS
 from models.hybrid import HybridModel, ModelLoadError, check_sequences
 from models.shipped import SHIPPED_MODEL_DIR
@@ -136,3 +136,19 @@ class MultiCoinModelManager:
                     window = members[row][0]
                     out[window.market] = self._signal(window.market, p, window.timestamp, model)
         return {w.market: out[w.market] for w in windows if w.market in out}
+
+
+def probe(model_dir: str | Path, markets: Sequence[str]) -> str | None:
+    """Can this directory serve `markets`? Every model loads and predicts a probe window with finite
+    probabilities summing to one. None when it can; else why not, in one line."""
+    manager = MultiCoinModelManager(model_dir, markets)
+    try:
+        window = np.random.default_rng(0).normal(0.0, 1.0, (SEQUENCE_LENGTH, N_FEATURES))
+        for market in markets:
+            signal = manager.predict(market, window)
+            proba = np.asarray([signal.buy_probability, signal.hold_probability, signal.sell_probability])
+            if signal.error or not np.all(np.isfinite(proba)) or abs(proba.sum() - 1.0) > 1e-3:
+                return f"{market}: the probe prediction failed ({signal.error or proba.tolist()})"
+    except Exception as exc:  # a truncated file fails in many ways; each is "cannot serve"
+        return f"{exc.__class__.__name__}: {exc}"
+    return None

@@ -143,6 +143,7 @@ LINES = {
     "trades": ["/trades", "/trades 3", "/trades 0"], "performance": ["/performance"],
     "weekly": ["/weekly", "/weekly 200"], "monthly": ["/monthly 2"], "logs": ["/logs 3", "/logs 5000"],
     "language": ["/language", "/language 불어"],
+    "retrain": ["/retrain"], "promote": ["/promote 2", "/promote 가", "/promote"], "rollback": ["/rollback"],
 }
 EXTRA = ["/없는명령", "안녕하세요", "/"]
 
@@ -228,6 +229,15 @@ SAMPLES = {
                                       "price_krw": 101_000_000, "pnl_ratio": 0.009, "pnl_krw": 2_250}]},
                       {"days": [], "cash_krw": 1_000_000, "positions_krw": 0, "equity_krw": 1_000_000,
                        "principal_krw": 1_000_000, "fees_krw": 0, "positions": []}],
+    **{name: [{"version": 3, "model_id": "hybrid-global-20251201", "serving": 2, "seconds": 40.0,
+               "period": ["2025-11-01T00:00:00+00:00", "2025-12-01T00:00:00+00:00"], "in_sample": in_sample,
+               "challenger": {"score": 0.4, "total_return": 0.012, "sharpe": 1.1, "trades": 6},
+               "current": {"score": -0.2, "total_return": -0.004, "sharpe": None, "trades": 2}}
+              for in_sample in (False, True)] for name in ("model_promoted", "challenger_rejected")},
+    "retrain_failed": [{"version": 4, "error": "SIGKILL", "serving": 2}],
+    "model_switched": [{"version": 2, "model_id": "hybrid-global-20251201", "by": "telegram user 7", "previous": 3,
+                        "action": "rollback"}],
+    "model_unusable": [{"note": "v3: OSError"}],
 }
 
 

@@ -6,7 +6,7 @@ from core.storage.schema import metadata
 from tests.test_cli import run_cli
 
 TABLES = {"settings", "signals", "orders", "fills", "positions", "equity_snapshots", "users", "outbox", "audit_log",
-          "cash_flows", "trading_days", "chat_languages"}
+          "cash_flows", "trading_days", "chat_languages", "model_versions"}
 
 
 def tables(url):
@@ -30,7 +30,10 @@ def test_upgrade_downgrade_upgrade(db_url):
     assert {"decision_action", "decision_approved", "decision_reason"} <= signal_columns  # migration 0002
     engine.dispose()
     downgrade(url, "0004")
-    assert tables(url) == TABLES - {"cash_flows", "trading_days", "chat_languages"}
+    assert tables(url) == TABLES - {"cash_flows", "trading_days", "chat_languages", "model_versions"}
+    upgrade(url)
+    downgrade(url, "0008")
+    assert tables(url) == TABLES - {"model_versions"}
     upgrade(url)
     downgrade(url, "0001")
     engine = create_engine(url)

@@ -9,6 +9,8 @@ their exchange at start and before every cycle.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,8 +19,11 @@ from core.data.sources import CandleSource
 from core.runtime.runtime import Runtime
 from core.service.agent import Agent
 from core.service.commands import CommandService
+from core.service.model_versions import Serving, serving_at_start
 from core.service.reconcile import Reconciler
-from core.service.replay import open_replay, replay_database
+from core.service.replay import DEFAULT_REPLAY_DB, open_replay, replay_database
+from core.service.retraining import RetrainConfig, Retrainer, default_store
+from core.service.serving import ModelServing
 from core.service.settings import Settings
 from core.storage.books import fund_paper_account, load_books
 from core.storage.database import open_database
@@ -38,6 +43,8 @@ from core.upbit.source import UpbitCandleSource
 from models.manager import MultiCoinModelManager
 
 log = logging.getLogger(__name__)
+
+REPLAY_MODEL_STORE = "replay-models"  # a replay's retrained versions, beside its database, recreated each replay
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,24 +128,56 @@ def prime_feed(agent: Agent, now: datetime) -> dict[str, str]:
     return problems
 
 
+def retrain_config(settings: Settings, store: Path, data_dir: Path, api_url: str | None) -> RetrainConfig:
+    return RetrainConfig(store=store, data_dir=data_dir, api_url=api_url, history_days=settings.retrain_history_days,
+                         recent_days=settings.retrain_recent_days, every_days=settings.retrain_every_days,
+                         budget_seconds=settings.retrain_budget_minutes * 60,
+                         train={"epochs": settings.retrain_epochs, "samples_per_epoch": settings.retrain_samples,
+                                "threads": trainer_threads()},
+                         interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
+                         start_krw=settings.paper_start_krw)
+
+
+def trainer_threads() -> int:
+    """Every core but one for the trainer: the cycle and the chat keep one to themselves."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def model_serving(agent: Agent, serving: Serving, config: RetrainConfig) -> ModelServing:
+    return ModelServing(agent, serving.version, serving.path, Retrainer(agent.db, config))
+
+
 def assemble(settings: Settings, options: RunOptions, *, source: CandleSource | None = None) -> Runtime:
     """The Runtime `autotrader run` drives: a replay when `options.replay` is set, else the agent on
-    live candles against the paper wallet or the Upbit account."""
-    manager = MultiCoinModelManager(options.model_dir, options.markets)
+    live candles against the paper wallet or the Upbit account. Either serves the model registry's
+    serving version (core.service.model_versions) and retrains on RETRAIN_AT."""
+    now = datetime.now(timezone.utc)
     if options.replay is not None:
         db = replay_database(options.replay_db)
         try:
+            serving = serving_at_start(db, options.model_dir, options.markets, now)
+            manager = MultiCoinModelManager(serving.path, options.markets)
             replay = open_replay(options.replay, options.markets, manager, db, interval=settings.candle_interval,
                                  interval_seconds=settings.interval_seconds, start_krw=settings.paper_start_krw,
                                  defaults=options.defaults, slippage=options.slippage)
+            store = default_store(options.replay_db or f"sqlite:///{DEFAULT_REPLAY_DB}", REPLAY_MODEL_STORE)
+            shutil.rmtree(store, ignore_errors=True)  # like the replay's database: every replay starts afresh
+            models = model_serving(replay.agent, serving, retrain_config(settings, store, options.replay, None))
         except Exception:
             db.dispose()
             raise
-        return Runtime(settings=settings, service=CommandService(replay.agent), replay=replay, speed=options.speed)
+        return Runtime(settings=settings, service=CommandService(replay.agent), replay=replay, speed=options.speed,
+                       models=models)
     db = open_database(settings.database_url)
     try:
+        serving = serving_at_start(db, options.model_dir, options.markets, now)
+        manager = MultiCoinModelManager(serving.path, options.markets)
         agent = trading_agent(replace(settings, markets=options.markets), db, manager, options.defaults,
                               options.slippage, source, prime=False)
+        store = settings.model_store or default_store(settings.database_url, "model-store")
+        data_dir = settings.data_dir or default_store(settings.database_url, "data-store")
+        models = model_serving(agent, serving, retrain_config(settings, Path(store), Path(data_dir),
+                                                              settings.upbit_api_url))
     except Exception:
         db.dispose()
         raise
@@ -146,7 +185,10 @@ def assemble(settings: Settings, options: RunOptions, *, source: CandleSource | 
     monitors = (client.monitor,) if client is not None else ()
     runtime = Runtime(settings=settings, service=CommandService(agent), tickers=client,
                       prime=lambda now: prime_feed(agent, now), monitors=monitors, stream_url=settings.upbit_ws_url,
-                      private_stream=account_stream(settings))
+                      private_stream=account_stream(settings), models=models)
+    if serving.note:
+        log.error("model registry: %s", serving.note)
+        runtime.announce("model_unusable", EventKind.ERROR, note=serving.note)
     if settings.is_live:
         log.warning(live_warning(settings))
         runtime.announce("live_warning", EventKind.SYSTEM, url=settings.upbit_api_url,

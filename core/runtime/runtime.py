@@ -21,6 +21,7 @@ from core.service.commands import CommandService, Context
 from core.service.queries import balance, positions
 from core.service.registry import CONSOLE, Caller
 from core.service.replay import Replay
+from core.service.serving import ModelServing
 from core.service.settings import Settings
 from core.storage.outbox import enqueue_now
 from core.trading.backtest import BacktestResult
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_DELAY_SECONDS = 5.0  # Upbit needs a moment to close the candle
 SHOCK_POLL_SECONDS = 30.0  # the price-shock guard reads the tickers of held markets this often
+MODEL_WATCH_SECONDS = 10.0  # a finished trainer, or a version promoted elsewhere, is picked up this often
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,7 +59,7 @@ class Runtime:
     def __init__(self, *, settings: Settings, service: CommandService, tickers=None, replay: Replay | None = None,
                  speed: float = 20.0, prime: Callable[[datetime], dict[str, str]] = lambda now: {},
                  monitors: tuple[ServiceMonitor, ...] = (), stream_url: str | None = None,
-                 private_stream: Callable[..., TradeStream] | None = None):
+                 private_stream: Callable[..., TradeStream] | None = None, models: ModelServing | None = None):
         self.settings = settings
         self.service = service
         self.agent = service.agent
@@ -81,6 +83,8 @@ class Runtime:
         self.ready: asyncio.Event | None = None
         self.after_job: Callable[[], Awaitable[None]] | None = None  # the front-end delivers alerts then
         service.health = self.health
+        self.models = models  # the registry's serving version, retraining and switches
+        service.models = models
 
     # -- what the front-ends see -----------------------------------------------------------------
     @property
@@ -108,6 +112,11 @@ class Runtime:
         if s.daily_summary_utc is not None:
             hour, minute = (int(x) for x in s.daily_summary_utc.split(":"))
             jobs.append(Job(name="daily summary", run=self._summary, daily_at=time(hour, minute, tzinfo=timezone.utc)))
+        if self.models is not None:
+            jobs.append(Job(name="model watch", run=self.models.watch, every_seconds=MODEL_WATCH_SECONDS,
+                            first_at=now + timedelta(seconds=MODEL_WATCH_SECONDS)))
+            if s.retrain_at_utc is not None:
+                jobs.append(Job(name="retraining", run=self.models.scheduled, daily_at=s.retrain_at_utc))
         return jobs
 
     def schedule(self, jobs: list[Job]) -> dict:
@@ -170,6 +179,8 @@ class Runtime:
             log.exception("could not store the %s alert", name)
 
     def stop(self) -> None:
+        if self.models is not None:
+            self.models.stop()  # a training in progress ends with the bot; the serving model stays
         self.announce("stopped")
 
     def close(self) -> None:
@@ -186,11 +197,14 @@ class Runtime:
         first = sim.ticks[0].to_pydatetime()
         self.announce("replay_started", markets=list(self.agent.markets), first=first.isoformat(),
                       last=sim.ticks[-1].to_pydatetime().isoformat(), ticks=len(sim.ticks))
+        retrain = ReplaySchedule(self.settings, first) if self.models is not None else None
         while not sim.finished:
             if stopped():
                 return None
             async with self.lock:
                 now = await asyncio.to_thread(sim.advance)
+            if retrain is not None and retrain.due(now):
+                await self._replay_retrain(now, stopped)
             if after_tick is not None:
                 await after_tick(sim.done - 1, now)
             delay = started + sim.done / self.speed - loop.time() if self.speed > 0 else 0.0
@@ -200,6 +214,21 @@ class Runtime:
         self.announce("replay_finished", EventKind.SUMMARY, total_return=m["total_return"], trades=m["trades"],
                       max_drawdown=m["max_drawdown"])
         return result
+
+    async def _replay_retrain(self, now: datetime, stopped: Callable[[], bool]) -> None:
+        """A retraining on the simulated clock, on the candles closed by `now`: the clock waits for the
+        trainer (a real one takes a minute, less than a candle); commands are answered meanwhile."""
+        async with self.lock:
+            await asyncio.to_thread(self.models.scheduled, now)
+        retrainer = self.models.retrainer
+        while retrainer.running is not None and not stopped() and not retrainer.overdue():
+            if retrainer.running.process.poll() is not None:
+                break
+            await asyncio.sleep(0.2)
+        async with self.lock:
+            await asyncio.to_thread(self.models.watch, now)
+        if self.after_job is not None:
+            await self.after_job()
 
     # -- the jobs' work (blocking code, in a worker thread, under the lock) -------------------------
     def _cycle(self, now: datetime) -> None:
@@ -308,6 +337,26 @@ class Runtime:
 
     def _summary(self, now: datetime) -> None:
         self.announce("daily_summary", EventKind.SUMMARY, **summary_params(self.service))
+
+
+class ReplaySchedule:
+    """RETRAIN_AT on a replay's simulated clock: due at the first candle close at or after each
+    RETRAIN_AT, every RETRAIN_EVERY_DAYS days."""
+
+    def __init__(self, settings: Settings, first: datetime):
+        self.at = settings.retrain_at_utc
+        self.every = timedelta(days=settings.retrain_every_days)
+        self.next = None
+        if self.at is not None:
+            candidate = datetime.combine(first.date(), self.at)
+            self.next = candidate if candidate >= first else candidate + timedelta(days=1)
+
+    def due(self, now: datetime) -> bool:
+        if self.next is None or now < self.next:
+            return False
+        while self.next <= now:
+            self.next += self.every
+        return True
 
 
 def summary_params(service: CommandService) -> dict:

@@ -16,7 +16,13 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from core.i18n import _, language
-from core.service import control, history, logbook, queries  # noqa: F401 - importing them declares their commands
+from core.service import (  # noqa: F401 - importing them declares their commands
+    control,
+    history,
+    logbook,
+    model_commands,
+    queries,
+)
 from core.service.agent import Agent
 from core.service.registry import (
     REGISTRY,
@@ -49,6 +55,7 @@ class CommandService:
         self.health = health  # the runtime's view of market data and Telegram
         self.started_at = datetime.now(timezone.utc)
         self.confirmations = Confirmations()
+        self.models = None  # core.service.serving.ModelServing: the registry's versions (None in a backtest)
         self._clock = clock
 
     def handle(self, text: str, caller: Caller, confirmed: bool = True):

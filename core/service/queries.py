@@ -129,11 +129,12 @@ def daily(ctx, period: int = 7):
     return reports.daily(ctx.agent.db, p.trades, p.principal_krw, period)
 
 
-@command("model", "/model", N_("model per market: version, training data, validation metrics"))
+@command("model", "/model", N_("the serving model version, its figures, and the latest challengers"))
 def model(ctx):
     if ctx.agent.manager is None:
         raise ValueError(_("no model information in this mode"))
-    return reports.models(ctx.agent.manager, ctx.agent.markets)
+    models = getattr(ctx.service, "models", None)
+    return reports.models(ctx.agent.manager, ctx.agent.markets, models.view() if models is not None else None)
 
 
 @command("chart", N_("/chart <market>"), N_("picture of recent candles with signals, entries and exits"),

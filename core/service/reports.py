@@ -69,6 +69,7 @@ class WalkForwardLine:
 class ModelView:
     rows: tuple[ModelRow, ...]
     walkforward: WalkForwardLine | None = None
+    registry: object | None = None  # core.service.serving.RegistryView: versions, challengers, training
 
 
 def daily(engine: Engine, trades, principal_krw: float, days: int, period: str = "day") -> DailyView:
@@ -89,7 +90,7 @@ def daily(engine: Engine, trades, principal_krw: float, days: int, period: str =
     return DailyView(tuple(rows[-days:]), period)
 
 
-def models(manager, markets) -> ModelView:
+def models(manager, markets, registry=None) -> ModelView:
     """From each market's model_metadata.json, without loading any weights."""
     rows = []
     for market in markets:
@@ -105,7 +106,7 @@ def models(manager, markets) -> ModelView:
                                  metrics.get("roc_auc_buy")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             rows.append(ModelRow(market, "-", "-", "-", "-", None, None, f"{path}: {exc.__class__.__name__}"))
-    return ModelView(tuple(rows), walkforward_line(manager.root / "global" / "model_metadata.json"))
+    return ModelView(tuple(rows), walkforward_line(manager.root / "global" / "model_metadata.json"), registry)
 
 
 def walkforward_line(path: Path) -> WalkForwardLine | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import time, timezone
 from pathlib import Path
 from typing import Mapping
 
@@ -43,6 +44,15 @@ class Settings:
     max_daily_krw: float = 0.0  # hard cap on KRW spent on buys per UTC day (0 = none; live mode needs one)
     language: str = "ko"  # BOT_LANGUAGE: what chats read until they choose with /language
     display_timezone: str = "Asia/Seoul"  # DISPLAY_TIMEZONE: the zone shown times are in (stored times stay UTC)
+    retrain_at: str | None = "03:00"  # RETRAIN_AT: HH:MM Korea time (KST) of the daily retraining; None = off
+    retrain_every_days: int = 1  # RETRAIN_EVERY_DAYS
+    model_store: Path | None = None  # MODEL_STORE: trained versions (default: model-store beside the database)
+    data_dir: Path | None = None  # DATA_DIR: the candles retraining learns from (default: data-store beside it)
+    retrain_recent_days: int = 30  # RETRAIN_RECENT_DAYS: the period a challenger is judged on
+    retrain_history_days: int = 730  # RETRAIN_HISTORY_DAYS: how far back a market's first download reaches
+    retrain_budget_minutes: float = 60.0  # RETRAIN_BUDGET_MINUTES: a trainer running longer is stopped
+    retrain_epochs: int = 6  # RETRAIN_EPOCHS: the LSTM's maximum epochs
+    retrain_samples: int = 60_000  # RETRAIN_SAMPLES: windows drawn per LSTM epoch
     telegram_bot_token: str | None = field(default=None, repr=False)
     upbit_access_key: str | None = field(default=None, repr=False)
     upbit_secret_key: str | None = field(default=None, repr=False)
@@ -54,6 +64,14 @@ class Settings:
     @property
     def is_live(self) -> bool:
         return self.mode == "live"
+
+    @property
+    def retrain_at_utc(self) -> time | None:
+        """RETRAIN_AT (Korea time, UTC+9 all year) as a UTC time of day."""
+        if self.retrain_at is None:
+            return None
+        hour, minute = (int(x) for x in self.retrain_at.split(":"))
+        return time((hour - 9) % 24, minute, tzinfo=timezone.utc)
 
 
 
@@ -174,6 +192,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
             raise SettingsError(f"BOT_LANGUAGE: {exc}") from None
     if (zone := get("DISPLAY_TIMEZONE")) is not None:
         kwargs["display_timezone"] = check_zone(zone)
+    kwargs.update(_retraining(values, get))
     if mode == "live":
         if not (kwargs["upbit_access_key"] and kwargs["upbit_secret_key"]):
             raise SettingsError("AUTOTRADER_MODE=live needs UPBIT_ACCESS_KEY and UPBIT_SECRET_KEY")
@@ -181,3 +200,34 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
             raise SettingsError("AUTOTRADER_MODE=live needs MAX_ORDER_KRW and MAX_DAILY_KRW (KRW per buy order and "
                                 "per day): decide what the bot may spend before it trades real money")
     return Settings(**kwargs)
+
+
+def _retraining(values: Mapping[str, str], get) -> dict:
+    """RETRAIN_AT, RETRAIN_EVERY_DAYS, MODEL_STORE, DATA_DIR and the trainer's budget and size."""
+    out: dict = {}
+    if "RETRAIN_AT" in values:
+        text = (values["RETRAIN_AT"] or "").strip()
+        if text.lower() in ("", "off"):
+            out["retrain_at"] = None
+        elif not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", text):
+            raise SettingsError(f"RETRAIN_AT: expected HH:MM in Korea time such as 03:00, or off; got {text!r}")
+        else:
+            out["retrain_at"] = text
+    for variable, key in (("MODEL_STORE", "model_store"), ("DATA_DIR", "data_dir")):
+        if (text := get(variable)) is not None:
+            out[key] = Path(text).expanduser()
+    for variable, key, kind, low in (("RETRAIN_EVERY_DAYS", "retrain_every_days", int, 1),
+                                     ("RETRAIN_RECENT_DAYS", "retrain_recent_days", int, 7),
+                                     ("RETRAIN_HISTORY_DAYS", "retrain_history_days", int, 60),
+                                     ("RETRAIN_BUDGET_MINUTES", "retrain_budget_minutes", float, 1),
+                                     ("RETRAIN_EPOCHS", "retrain_epochs", int, 1),
+                                     ("RETRAIN_SAMPLES", "retrain_samples", int, 500)):
+        if (text := get(variable)) is not None:
+            try:
+                value = kind(text.replace("_", ""))
+            except ValueError:
+                raise SettingsError(f"{variable}: expected a number, got {text!r}") from None
+            if value < low:
+                raise SettingsError(f"{variable}: must be at least {low}")
+            out[key] = value
+    return out

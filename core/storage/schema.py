@@ -166,3 +166,21 @@ chat_languages = Table(  # the language each chat chose with /language (migratio
     Column("language", String(8), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+model_versions = Table(  # the model registry (migration 0009): version 1 is the model the bot first served
+    "model_versions", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("model_id", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # serving | challenger | rejected | retired | failed
+    Column("path", Text),  # the artifacts' directory; NULL for a training that produced none (failed)
+    Column("data_first", DateTime(timezone=True)),
+    Column("data_last", DateTime(timezone=True)),
+    Column("markets", JSON, nullable=False),
+    Column("parameters", JSON, nullable=False),  # label, training configuration, split plan
+    Column("validation", JSON, nullable=False),  # validation metrics of the training run
+    Column("recent", JSON, nullable=False),  # figures on the recent purged period, beside the serving model's
+    Column("promoted_at", DateTime(timezone=True)),
+    Column("promoted_by", String(64)),
+    Column("reason", Text, nullable=False),  # why it has its status
+)

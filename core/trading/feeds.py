@@ -55,6 +55,10 @@ class LiveFeed:
         """The last `count` closed candles (for charts)."""
         return self.source.closed_candles(market, count, now)
 
+    def use_manager(self, manager, now: datetime) -> None:
+        """Another model from the next cycle on (the features do not depend on the model)."""
+        self.manager = manager
+
     def inputs(self, now: datetime) -> tuple[dict[str, MarketInput], dict[str, str | WarmingUp]]:
         windows, errors = [], {}
         for market in self.markets():
@@ -172,6 +176,7 @@ class PrecomputedFeed:
         if last is not None:
             wanted &= closes <= last
         history = self._histories.get(market) or build_feature_history(candles, interval_seconds)
+        self._histories[market] = history  # a model swapped in later predicts from the same features
         ends = history.window_ends[wanted[history.window_ends]]
         closed_ns = closes.as_unit("ns").asi8
         needed = candles_to_first_window(history.run_id)
@@ -192,6 +197,15 @@ class PrecomputedFeed:
         for ns, signal, open_krw, low_krw, close_krw, v in zip(closed_ns[ends].tolist(), signals, o, l, c, vol):
             out[ns] = MarketInput(signal=signal, price_krw=close_krw, open_krw=open_krw, low_krw=low_krw, volatility=v)
         return out
+
+    def use_manager(self, manager, now: datetime) -> None:
+        """Another model for every candle that closes after `now`: those signals are computed again."""
+        self.manager = manager
+        after = pd.Timestamp(now) + pd.Timedelta(seconds=1)
+        for market, candles in self.series.items():
+            kept = {ns: item for ns, item in self._at[market].items() if ns < after.value}
+            self._at[market] = kept | self._precompute(market, candles, int(self.interval.total_seconds()), after,
+                                                       None)
 
     def candles(self, market: str, count: int, now: datetime) -> pd.DataFrame:
         """The last `count` candles closed by `now` (for charts)."""

@@ -28,10 +28,14 @@ class ScriptedFeed:
     def __init__(self):
         self.script: dict[datetime, dict[str, tuple[tuple, float]]] = {}
         self.errors: dict[datetime, dict[str, str]] = {}
+        self.managers: list = []  # the models swapped in (core.service.serving), in order
 
     def at(self, i: int, market: str, probabilities: tuple, price_krw: float) -> "ScriptedFeed":
         self.script.setdefault(hour(i), {})[market] = (probabilities, price_krw)
         return self
+
+    def use_manager(self, manager, now: datetime) -> None:
+        self.managers.append(manager)
 
     def inputs(self, now: datetime):
         out = {}
