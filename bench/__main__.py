@@ -2,6 +2,7 @@
 
     python -m bench                  # everything (about 2 minutes on 2 cores, training 45 s of it)
     python -m bench --only cycle     # one group: cycle, inference, backtest, startup, stream, train
+    python -m bench --only retrain   # a retraining beside the cycle (minutes; only when named)
     python -m bench --repeat 5       # runs per figure where a run is a whole process (default 3)
 
 Each line gives the median over repeated runs and their spread (min, max, p90 where there are 10 or
@@ -18,7 +19,7 @@ import sys
 import time
 
 GROUPS = ("cycle", "inference", "backtest", "startup", "stream", "train")
-EXTRA = ("walkforward",)  # minutes long: run only when asked for (--only walkforward)
+EXTRA = ("walkforward", "retrain")  # minutes long: run only when asked for (--only walkforward)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer = f"torch {torch.__version__} with {torch.get_num_threads()} threads (training only)"
     except ImportError:
         trainer = "no torch (the training extra is not installed: train and walkforward are skipped)"
-        groups = [g for g in groups if g not in ("train", "walkforward")]
+        groups = [g for g in groups if g not in ("train", "walkforward", "retrain")]
     print(f"# autotrader benchmarks: {platform.python_implementation()} {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, {trainer}", flush=True)
     started = time.perf_counter()
@@ -64,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.process import training_figures
 
         emit(training_figures())
+    if "retrain" in groups:
+        from bench.retrain import retrain_figures
+
+        emit(retrain_figures())
     if "walkforward" in groups:
         from bench.walkforward import walkforward_figures
 
