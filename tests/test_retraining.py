@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.views import render
+from core.data.candles import load_candle_csv, write_candle_csv
 from core.i18n import language
 from core.runtime.runtime import Job, ReplaySchedule, Runtime
 from core.service.commands import CommandService
@@ -43,6 +44,16 @@ VIEWER = Caller(user_id=8, source=Source.TELEGRAM, role="viewer", chat_id=8)
 def config(tmp_path: Path, data: Path, **changes) -> RetrainConfig:
     return replace(RetrainConfig(store=tmp_path / "store", data_dir=data, validation_months=1, head_months=2,
                                  train=TINY), **changes)
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    """SQLite only, for the tests that run a real trainer (the registry's SQL runs on both kinds above)."""
+    from core.storage.database import open_database
+
+    engine = open_database(f"sqlite:///{tmp_path / 'bot.db'}")
+    yield engine
+    engine.dispose()
 
 
 def serving_agent(db, tiny_models, tmp_path, data):
@@ -187,8 +198,9 @@ def test_a_corrupt_artifact_leaves_the_serving_model_and_raises_an_error_alert(d
     assert any(t.startswith("Retraining failed") and "Version 1 keeps serving" in t for t in alert_texts(db))
 
 
-def test_a_killed_trainer_leaves_the_serving_model_and_raises_an_error_alert(db, tiny_models, tmp_path,
+def test_a_killed_trainer_leaves_the_serving_model_and_raises_an_error_alert(sqlite_db, tiny_models, tmp_path,
                                                                             small_dataset):
+    db = sqlite_db
     agent, models, _ = serving_agent(db, tiny_models, tmp_path, small_dataset)
     models.retrain(T0, "console")
     pid = models.retrainer.running.process.pid
@@ -206,8 +218,9 @@ def test_a_killed_trainer_leaves_the_serving_model_and_raises_an_error_alert(db,
 
 @pytest.mark.slow
 def test_a_real_trainer_judges_its_challenger_on_the_recent_period_while_cycles_keep_their_schedule(
-        db, tiny_models, tmp_path, small_dataset):
+        sqlite_db, tiny_models, tmp_path, small_dataset):
     """The trainer trains and judges in its own process; the cycle keeps its schedule meanwhile."""
+    db = sqlite_db
     agent, models, service = serving_agent(db, tiny_models, tmp_path, small_dataset)
     runtime = Runtime(settings=load_settings({"CYCLE_SECONDS": "0.25", "RETRAIN_AT": "off"}, env_file=None),
                       service=service, models=models)
@@ -300,7 +313,6 @@ def test_the_models_cli_lists_shows_promotes_and_rolls_back(db_url, tiny_models,
 def test_a_replay_retrains_on_its_simulated_clock_and_serves_what_it_promotes(tmp_path, tiny_models):
     """RETRAIN_AT on the replay's clock: each retraining sees only the candles closed by then, and a
     promoted version's signals follow from the next cycle."""
-    from core.data.candles import load_candle_csv, write_candle_csv
     from core.runtime.assembly import RunOptions, assemble
     from core.storage.schema import signals
     from tests.conftest import DATA
@@ -336,3 +348,48 @@ def test_a_replay_retrains_on_its_simulated_clock_and_serves_what_it_promotes(tm
         assert {m for _, m in used} >= {registry.get(db, 1).model_id}
     finally:
         runtime.close()
+
+
+def _upkeep_case(tmp_path, small_dataset, break_candle: bool):
+    """DATA_DIR holds all but the last 1,000 hours; the fake Upbit has them (one broken, if asked)."""
+    full = {m: load_candle_csv(small_dataset / f"{m}_1h.csv") for m in MARKETS}
+    data = tmp_path / "data-store"
+    data.mkdir()
+    for market, candles in full.items():
+        write_candle_csv(candles.iloc[:-1000], data / f"{market}_1h.csv")
+    if break_candle:
+        full["KRW-ETH"] = full["KRW-ETH"].copy()
+        full["KRW-ETH"].iloc[-10, full["KRW-ETH"].columns.get_loc("high")] = 1.0  # high below the open
+    end = full["KRW-BTC"].index[-1] + timedelta(hours=1)
+    return full, data, end
+
+
+@pytest.mark.parametrize("break_candle", [False, True])
+def test_the_trainer_brings_the_data_up_to_date_from_upbit_and_never_trains_on_a_bad_candle(
+        sqlite_db, tiny_models, tmp_path, small_dataset, break_candle):
+    from tests.fakes.upbit_server import FakeUpbit
+
+    db = sqlite_db
+
+    full, data, end = _upkeep_case(tmp_path, small_dataset, break_candle)
+    agent = make_agent(db, ScriptedFeed())
+    serving = serving_at_start(db, tiny_models, MARKETS, T0)
+    with FakeUpbit(full, now=end) as upbit:
+        retrainer = Retrainer(db, config(tmp_path, data, api_url=upbit.url, history_days=60))
+        models = ModelServing(agent, serving.version, serving.path, retrainer)
+        models.retrain(end.to_pydatetime(), "console")
+        deadline = time.monotonic() + 120
+        while models.watch(end.to_pydatetime()) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    latest = registry.versions(db, limit=1)[0]
+    if break_candle:
+        assert latest.status == "failed" and "high/low do not enclose open and close" in latest.reason
+        assert registry.serving(db).version == 1
+        assert any("Retraining failed" in t and "KRW-ETH" in t for t in alert_texts(db))
+        return
+    assert latest.status in ("serving", "rejected"), latest.reason
+    report = latest.recent["data"]
+    assert {m: report[m]["new_candles"] for m in MARKETS} == {"KRW-BTC": 1000, "KRW-ETH": 1000}
+    assert all(report[m]["gaps"] >= 0 and "missing_candles" in report[m] for m in MARKETS)
+    assert latest.data_last == full["KRW-BTC"].index[-1].to_pydatetime()  # trained up to the newest candle
+    assert len(load_candle_csv(data / "KRW-BTC_1h.csv")) == len(full["KRW-BTC"])

@@ -85,8 +85,8 @@ class ModelServing:
             return
         short = self.retrainer.too_short(now, self.agent.markets)
         if short is not None:
-            log.log(logging.DEBUG if self._said else logging.WARNING, "scheduled retraining skipped: %s", short)
-            self._said = True  # once at WARNING: a replay's short history says the same every day
+            log.log(logging.DEBUG if self._said else logging.INFO, "scheduled retraining skipped: %s", short)
+            self._said = True  # said once: a replay's short history says the same every day
             return
         try:
             self.retrain(now, "schedule")
