@@ -199,11 +199,15 @@ def test_a_corrupt_artifact_leaves_the_serving_model_and_raises_an_error_alert(d
 
 
 def test_a_killed_trainer_leaves_the_serving_model_and_raises_an_error_alert(sqlite_db, tiny_models, tmp_path,
-                                                                            small_dataset):
+                                                                            small_dataset, monkeypatch):
     db = sqlite_db
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:trainer-must-not-see-this")
+    monkeypatch.setenv("UPBIT_SECRET_KEY", "upbit-secret-trainer-must-not-see")
     agent, models, _ = serving_agent(db, tiny_models, tmp_path, small_dataset)
     models.retrain(T0, "console")
     pid = models.retrainer.running.process.pid
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    assert b"trainer-must-not-see" not in environ and b"PYTHONUNBUFFERED=1" in environ  # no secret reaches it
     time.sleep(1.0)
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
@@ -310,17 +314,19 @@ def test_the_models_cli_lists_shows_promotes_and_rolls_back(db_url, tiny_models,
 
 
 @pytest.mark.slow
-def test_a_replay_retrains_on_its_simulated_clock_and_serves_what_it_promotes(tmp_path, tiny_models):
+def test_a_replay_retrains_on_its_simulated_clock_and_serves_what_it_promotes(tmp_path, tiny_models, monkeypatch):
     """RETRAIN_AT on the replay's clock: each retraining sees only the candles closed by then, and a
     promoted version's signals follow from the next cycle."""
     from core.runtime.assembly import RunOptions, assemble
+    from core.service import retraining
     from core.storage.schema import signals
     from tests.conftest import DATA
 
+    monkeypatch.setattr(retraining, "MIN_LSTM_MONTHS", 1)  # a short replay: retraining from its 100th day
     data = tmp_path / "data"
     data.mkdir()
     for coin in ("BTC", "ETH"):
-        write_candle_csv(load_candle_csv(DATA / "binance-1h" / f"USDT-{coin}_1h.csv.gz").iloc[-4300:],
+        write_candle_csv(load_candle_csv(DATA / "binance-1h" / f"USDT-{coin}_1h.csv.gz").iloc[-2800:],
                          data / f"KRW-{coin}_1h.csv")
     settings = load_settings({"RETRAIN_AT": "03:00", "RETRAIN_EVERY_DAYS": "7"}, env_file=None)
     runtime = assemble(settings, RunOptions(markets=MARKETS, model_dir=tiny_models, replay=data, speed=0,

@@ -28,7 +28,6 @@ from sqlalchemy.engine import Engine
 
 from core.data.candles import load_candle_csv, resolve_candle_file
 
-from core.research.challenger import ChallengerSpec
 from core.storage import model_registry as registry
 from core.storage.outbox import enqueue
 from core.storage.settings_store import audit
@@ -98,6 +97,14 @@ class Outcome:
     seconds: float
 
 
+SECRETS = ("TELEGRAM_BOT_TOKEN", "UPBIT_ACCESS_KEY", "UPBIT_SECRET_KEY", "DATABASE_URL")
+
+
+def trainer_environment() -> dict[str, str]:
+    """The bot's environment without its secrets: the trainer reads public candles and files only."""
+    return {k: v for k, v in os.environ.items() if k not in SECRETS} | {"PYTHONUNBUFFERED": "1"}
+
+
 def _die_with_parent() -> None:  # the trainer never outlives the bot (Linux)
     try:
         import ctypes
@@ -114,7 +121,6 @@ class Retrainer:
         self.python = python
         self.running: Running | None = None
         self.last: Outcome | None = None
-        config.store.mkdir(parents=True, exist_ok=True)
         for leftover in config.store.glob("staging-*"):  # a bot that died mid-training left these
             shutil.rmtree(leftover, ignore_errors=True)
 
@@ -156,9 +162,11 @@ class Retrainer:
         missing = training_extra_missing()
         if missing:
             raise RetrainUnavailable(missing)
+        from core.research.challenger import ChallengerSpec  # scikit-learn and the backtest: only when training
+
         c = self.config
         staging = c.store / f"staging-{now:%Y%m%dT%H%M%S}-{os.getpid()}"
-        staging.mkdir(parents=True)
+        staging.mkdir(parents=True)  # the store itself is made by the first retraining
         spec = ChallengerSpec(data_dir=str(c.data_dir), markets=tuple(markets), until=now.isoformat(),
                               serving_dir=str(serving_dir), out_dir=str(staging / "model"), label=label,
                               decision_defaults=decision_defaults, risk=risk, recent_days=c.recent_days,
@@ -171,7 +179,7 @@ class Retrainer:
             process = subprocess.Popen([self.python, "-m", "core.service.trainer", str(staging / JOB_FILE),
                                         str(staging / RESULT_FILE)], stdout=log_file, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
-                                       env=os.environ | {"PYTHONUNBUFFERED": "1"})
+                                       env=trainer_environment())
         self.running = Running(process, staging, now, time.monotonic(), by, now)
         log.info("trainer started (pid %s) on candles until %s, in %s", process.pid, now.isoformat(), staging)
         return now

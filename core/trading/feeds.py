@@ -176,7 +176,6 @@ class PrecomputedFeed:
         if last is not None:
             wanted &= closes <= last
         history = self._histories.get(market) or build_feature_history(candles, interval_seconds)
-        self._histories[market] = history  # a model swapped in later predicts from the same features
         ends = history.window_ends[wanted[history.window_ends]]
         closed_ns = closes.as_unit("ns").asi8
         needed = candles_to_first_window(history.run_id)
@@ -199,7 +198,8 @@ class PrecomputedFeed:
         return out
 
     def use_manager(self, manager, now: datetime) -> None:
-        """Another model for every candle that closes after `now`: those signals are computed again."""
+        """Another model for every candle that closes after `now`: those signals are computed again
+        (the features too: they are not kept, a backtest's memory stays what it was)."""
         self.manager = manager
         after = pd.Timestamp(now) + pd.Timedelta(seconds=1)
         for market, candles in self.series.items():
