@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bot.cli_args import existing_dir, markets_arg, model_dir_arg, risk_overrides
+from bot.cli_health import add_parser as add_health_parser
 from bot.cli_research import add_parsers
 from core.data.bundled import BUNDLED_DATA_DIR
 from core.service.about import version
@@ -177,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     add_parsers(sub)
+    add_health_parser(sub)
 
     p = sub.add_parser("db", help="database migrations (DATABASE_URL, SQLite by default)")
     p.add_argument("action", choices=("upgrade", "downgrade"))
