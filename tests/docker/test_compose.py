@@ -89,7 +89,7 @@ class Project:
     def __init__(self, directory: Path, env: dict[str, str]):
         self.name = f"autotrader-docker-test-{secrets.token_hex(3)}"
         (directory / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-        self.base = [COMPOSE, "--no-ansi", "-p", self.name, "-f", str(ROOT / "compose.yaml"),
+        self.base = [COMPOSE, "--ansi", "never", "-p", self.name, "-f", str(ROOT / "compose.yaml"),
                      "-f", str(ROOT / "tests" / "docker" / "compose.host.yaml"), "--project-directory", str(directory)]
 
     def __call__(self, *args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess:
