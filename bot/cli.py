@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bot.cli_args import existing_dir, markets_arg, model_dir_arg, risk_overrides
+from bot.cli_health import add_parser as add_health_parser
 from bot.cli_models import add_parser as add_models_parser
 from bot.cli_research import add_parsers
 from core.data.bundled import BUNDLED_DATA_DIR
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
     add_models_parser(sub)
+    add_health_parser(sub)
 
     p = sub.add_parser("db", help="database migrations (DATABASE_URL, SQLite by default)")
     p.add_argument("action", choices=("upgrade", "downgrade"))
