@@ -35,9 +35,21 @@ def _not_invalid_token(record: logging.LogRecord) -> bool:
     return not (record.exc_info and isinstance(record.exc_info[1], InvalidToken))
 
 
+def _not_a_cancelled_job(record: logging.LogRecord) -> bool:
+    """At shutdown APScheduler cancels the job callbacks still waiting (python-telegram-bot shields the
+    one running, which finishes) and logs each cancellation as an exception with its traceback: an
+    expected part of stopping, said in one debug line instead."""
+    if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+        log.debug("a job waiting at shutdown was cancelled: %s", record.getMessage())
+        return False
+    return True
+
+
 def run_with_telegram(runtime: Runtime):
     """Run until stopped (or, for a replay, until the data ends); returns the replay's figures or None."""
     logging.getLogger("telegram.ext").addFilter(_not_invalid_token)
+    for name in ("apscheduler.executors", "apscheduler.executors.default"):  # filters do not reach child loggers
+        logging.getLogger(name).addFilter(_not_a_cancelled_job)
     return asyncio.run(_main(runtime))
 
 

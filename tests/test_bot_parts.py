@@ -70,3 +70,17 @@ def test_live_feed_judges_each_new_closed_candle_once(btc):
         assert again == {}  # nothing new closed
         later, _ = feed.inputs(btc.index[-1].to_pydatetime() + (btc.index[-1] - btc.index[-2]))
         assert later["KRW-BTC"].signal.timestamp == btc.index[-1]
+
+
+def test_a_job_cancelled_at_shutdown_is_not_logged_as_an_error():
+    import asyncio
+    import logging
+
+    from bot.telegram_app import _not_a_cancelled_job
+
+    def record(exc):
+        return logging.LogRecord("apscheduler.executors.default", logging.ERROR, __file__, 1,
+                                 'Job "model watch" raised an exception', (), (type(exc), exc, None))
+
+    assert _not_a_cancelled_job(record(asyncio.CancelledError())) is False
+    assert _not_a_cancelled_job(record(ValueError("a real failure"))) is True

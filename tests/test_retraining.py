@@ -399,3 +399,22 @@ def test_the_trainer_brings_the_data_up_to_date_from_upbit_and_never_trains_on_a
     assert all(report[m]["gaps"] >= 0 and "missing_candles" in report[m] for m in MARKETS)
     assert latest.data_last == full["KRW-BTC"].index[-1].to_pydatetime()  # trained up to the newest candle
     assert len(load_candle_csv(data / "KRW-BTC_1h.csv")) == len(full["KRW-BTC"])
+
+
+def test_the_model_watch_never_queues_behind_a_busy_agent(db, tiny_models, tmp_path, small_dataset):
+    """While a cycle or a command holds the lock, the 10-second watch is skipped, not queued (it would
+    only pile up behind a slow exchange, and be cancelled at shutdown)."""
+    agent, models, service = serving_agent(db, tiny_models, tmp_path, small_dataset)
+    runtime = Runtime(settings=load_settings({"RETRAIN_AT": "off"}, env_file=None), service=service, models=models)
+    ran = []
+    watch = next(j for j in runtime.jobs(T0) if j.name == "model watch")
+    assert watch.when_idle and watch.every_seconds == 10
+    probe_job = replace(watch, run=lambda now: ran.append(now))
+
+    async def drive():
+        async with runtime.lock:
+            await runtime.run_job(probe_job)  # busy: skipped at once, nothing waits for the lock
+        await runtime.run_job(probe_job)
+
+    asyncio.run(asyncio.wait_for(drive(), 10))
+    assert len(ran) == 1

@@ -47,6 +47,7 @@ class Job:
     every_seconds: float | None = None
     first_at: datetime | None = None
     daily_at: time | None = None
+    when_idle: bool = False  # skipped (not queued) while a cycle or command holds the lock: it comes round again
 
 
 def first_close(now: datetime, interval_seconds: float, delay: float = CLOSE_DELAY_SECONDS) -> datetime:
@@ -114,7 +115,7 @@ class Runtime:
             jobs.append(Job(name="daily summary", run=self._summary, daily_at=time(hour, minute, tzinfo=timezone.utc)))
         if self.models is not None:
             jobs.append(Job(name="model watch", run=self.models.watch, every_seconds=MODEL_WATCH_SECONDS,
-                            first_at=now + timedelta(seconds=MODEL_WATCH_SECONDS)))
+                            first_at=now + timedelta(seconds=MODEL_WATCH_SECONDS), when_idle=True))
             if s.retrain_at_utc is not None:
                 jobs.append(Job(name="retraining", run=self.models.scheduled, daily_at=s.retrain_at_utc))
         return jobs
@@ -151,6 +152,9 @@ class Runtime:
             return
         if job.name in self._running:
             log.warning("the previous %s is still running: this one is skipped", job.name)
+            return
+        if job.when_idle and self.lock.locked():
+            log.debug("%s skipped: the agent is busy; it runs again in %s s", job.name, job.every_seconds)
             return
         self._running.add(job.name)
         try:
