@@ -59,6 +59,9 @@ def version_lines(view) -> list[str]:
         span = f"{day(s.data_first)} .. {day(s.data_last)}" if s.data_first and s.data_last else "-"
         lines.append(_("Serving: version {version} ({model}), data {span}, serving since {since}; {why}").format(
             version=s.version, model=s.model_id, span=span, since=when(s.promoted_at), why=why(s)))
+        chosen = parameters_line(s.parameters)
+        if chosen:
+            lines.append(chosen)
     if view.training_since is not None:
         lines.append(_("Training a challenger since {time}.").format(time=when(view.training_since)))
     if view.retrain_note:
@@ -69,6 +72,23 @@ def version_lines(view) -> list[str]:
             lines.append(_("version {version} ({status}, {created}): {why}").format(
                 version=v.version, status=status(v.status), created=when(v.created_at), why=why(v)))
     return lines
+
+
+def parameters_line(p: dict | None) -> str | None:
+    """What the serving version was trained and set up with: its label and its decision defaults."""
+    if not p:
+        return None
+    label = p.get("label") or {}
+    defaults = p.get("decision_defaults") or {}
+    if not label and not defaults:
+        return None
+    text = _("Chosen parameters: label {horizon} candles ahead, threshold {threshold}").format(
+        horizon=label.get("horizon", "?"), threshold=percent(label.get("threshold", 0.0), signed=False))
+    if defaults:
+        text += _("; decision defaults {defaults}").format(
+            defaults=", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                               for k, v in sorted(defaults.items())))
+    return text
 
 
 def promoted(m, p) -> str:

@@ -289,6 +289,7 @@ def test_promote_and_rollback_ask_first_are_for_admins_and_are_audited(db, tiny_
         assert english_sentences(shown) == [], (line, shown)
     english = render(service.handle("/model", CONSOLE))
     assert "Serving: version 1" in english and "version 2 (retired" in english
+    assert "Chosen parameters: label 12 candles ahead, threshold 0.50%" in english
 
 
 def test_the_models_cli_lists_shows_promotes_and_rolls_back(db_url, tiny_models, tmp_path, monkeypatch, capsys):

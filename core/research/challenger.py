@@ -190,7 +190,8 @@ def run(spec: ChallengerSpec) -> dict:
     return {
         "model_id": challenger["model_id"], "markets": list(spec.markets),
         "data_first": first.isoformat(), "data_last": last.isoformat(),
-        "parameters": {"label": label.to_dict(), "training_config": config.to_dict(), "splits": plan.to_dict(),
+        "parameters": {"label": label.to_dict(), "decision_defaults": spec.decision_defaults,
+                       "training_config": config.to_dict(), "splits": plan.to_dict(),
                        "recent_days": spec.recent_days, "validation_months": spec.validation_months,
                        "head_months": spec.head_months, "risk": spec.risk},
         "validation": validation,

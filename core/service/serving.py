@@ -35,6 +35,7 @@ class VersionLine:
     promoted_at: datetime | None = None
     promoted_by: str | None = None
     recent: dict | None = None  # the recent period's figures (challenger and serving) where judged
+    parameters: dict | None = None  # label, decision defaults, training configuration, split plan
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class RegistryView:
 
 def line(v: ModelVersion) -> VersionLine:
     return VersionLine(v.version, v.model_id, v.status, v.created_at, v.data_first, v.data_last, v.reason,
-                       v.promoted_at, v.promoted_by, v.recent or None)
+                       v.promoted_at, v.promoted_by, v.recent or None, v.parameters or None)
 
 
 class ModelServing:
