@@ -170,13 +170,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         if kwargs["cycle_seconds"] <= 0:
             raise SettingsError("CYCLE_SECONDS: must be positive")
     if "DAILY_SUMMARY_UTC" in values:
-        text = (values["DAILY_SUMMARY_UTC"] or "").strip()
-        if text.lower() in ("", "off"):
-            kwargs["daily_summary_utc"] = None
-        elif not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", text):
-            raise SettingsError(f"DAILY_SUMMARY_UTC: expected HH:MM in UTC such as 00:05, or off; got {text!r}")
-        else:
-            kwargs["daily_summary_utc"] = text
+        kwargs["daily_summary_utc"] = time_of_day_or_off(values, "DAILY_SUMMARY_UTC", "in UTC such as 00:05")
     for variable, key in (("MAX_ORDER_KRW", "max_order_krw"), ("MAX_DAILY_KRW", "max_daily_krw")):
         if (text := get(variable)) is not None:
             try:
@@ -202,17 +196,21 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     return Settings(**kwargs)
 
 
+def time_of_day_or_off(values: Mapping[str, str], variable: str, example: str) -> str | None:
+    """HH:MM, or None for `off` (or empty)."""
+    text = (values[variable] or "").strip()
+    if text.lower() in ("", "off"):
+        return None
+    if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", text):
+        raise SettingsError(f"{variable}: expected HH:MM {example}, or off; got {text!r}")
+    return text
+
+
 def _retraining(values: Mapping[str, str], get) -> dict:
     """RETRAIN_AT, RETRAIN_EVERY_DAYS, MODEL_STORE, DATA_DIR and the trainer's budget and size."""
     out: dict = {}
     if "RETRAIN_AT" in values:
-        text = (values["RETRAIN_AT"] or "").strip()
-        if text.lower() in ("", "off"):
-            out["retrain_at"] = None
-        elif not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", text):
-            raise SettingsError(f"RETRAIN_AT: expected HH:MM in Korea time such as 03:00, or off; got {text!r}")
-        else:
-            out["retrain_at"] = text
+        out["retrain_at"] = time_of_day_or_off(values, "RETRAIN_AT", "in Korea time such as 03:00")
     for variable, key in (("MODEL_STORE", "model_store"), ("DATA_DIR", "data_dir")):
         if (text := get(variable)) is not None:
             out[key] = Path(text).expanduser()
