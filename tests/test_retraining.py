@@ -215,6 +215,7 @@ def test_a_killed_trainer_leaves_the_serving_model_and_raises_an_error_alert(sql
         time.sleep(0.1)
     failed = registry.versions(db, limit=1)[0]
     assert failed.status == "failed" and "killed by signal 9" in failed.reason
+    assert Path(failed.recent["log"]).is_file() and "the trainer's log" in failed.reason  # kept for the operator
     assert registry.serving(db).version == 1 and models.version.version == 1
     assert any("Retraining failed" in t for t in alert_texts(db))
     assert not list(models.retrainer.config.store.glob("v*"))

@@ -215,7 +215,7 @@ class Retrainer:
             result = json.loads((run.staging / RESULT_FILE).read_text())
         except (OSError, ValueError):
             why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
-            return None, f"the trainer ended without a report ({why}); see {run.staging / LOG_FILE}"
+            return None, f"the trainer ended without a report ({why})"
         if result.get("error"):
             return None, result["error"]
         return result, None
@@ -227,6 +227,15 @@ class Retrainer:
             self.running.process.wait(timeout=30)
             self.running = None
 
+    def _keep_log(self, staging: Path, number: int) -> str | None:
+        """A failed training's log outlives its staging directory: MODEL_STORE/failed-<N>.log."""
+        source = staging / LOG_FILE
+        if not source.is_file():
+            return None
+        target = self.config.store / f"failed-{number:04d}.log"
+        shutil.move(str(source), target)
+        return str(target)
+
     def settle(self, outcome: Outcome, markets: Sequence[str], now: datetime) -> tuple[str, int | None, Path | None]:
         """Record the outcome; (event name, version, directory to serve if promoted). Under the lock."""
         result, error = outcome.result, outcome.error
@@ -237,9 +246,11 @@ class Retrainer:
                 error, result = f"the trained model cannot serve: {problem}", None
         with self.db.begin() as conn:
             if result is None:
+                kept = self._keep_log(outcome.staging, _next_number(conn))
+                error = (error or "unknown failure") + (f"; the trainer's log: {kept}" if kept else "")
                 number = registry.add(conn, model_id="(none)", created_at=outcome.started_at, status=registry.FAILED,
-                                      path=None, markets=list(markets), reason=error or "unknown failure",
-                                      recent={"seconds": round(outcome.seconds, 1)})
+                                      path=None, markets=list(markets), reason=error,
+                                      recent={"seconds": round(outcome.seconds, 1), "log": kept})
                 audit(conn, now, None, "system", "retrain", f"failed: {error}", False)
                 enqueue(conn, event(EventKind.ERROR, "retrain_failed", now, version=number, error=error,
                                     serving=_serving_number(conn)))
