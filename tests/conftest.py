@@ -131,3 +131,13 @@ def db(db_url):
     engine = open_database(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    """SQLite only, for tests that run a real trainer (the registry's SQL is tested on both kinds elsewhere)."""
+    from core.storage.database import open_database
+
+    engine = open_database(f"sqlite:///{tmp_path / 'bot.db'}")
+    yield engine
+    engine.dispose()

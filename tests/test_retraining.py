@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import select
 
 from bot.views import render
-from core.data.candles import load_candle_csv, write_candle_csv
 from core.i18n import language
 from core.runtime.runtime import Job, ReplaySchedule, Runtime
 from core.service.commands import CommandService
@@ -44,16 +43,6 @@ VIEWER = Caller(user_id=8, source=Source.TELEGRAM, role="viewer", chat_id=8)
 def config(tmp_path: Path, data: Path, **changes) -> RetrainConfig:
     return replace(RetrainConfig(store=tmp_path / "store", data_dir=data, validation_months=1, head_months=2,
                                  train=TINY), **changes)
-
-
-@pytest.fixture
-def sqlite_db(tmp_path):
-    """SQLite only, for the tests that run a real trainer (the registry's SQL runs on both kinds above)."""
-    from core.storage.database import open_database
-
-    engine = open_database(f"sqlite:///{tmp_path / 'bot.db'}")
-    yield engine
-    engine.dispose()
 
 
 def serving_agent(db, tiny_models, tmp_path, data):
@@ -313,94 +302,6 @@ def test_the_models_cli_lists_shows_promotes_and_rolls_back(db_url, tiny_models,
     assert main(["models", "rollback"]) == 0 and "version 1" in capsys.readouterr().out
     assert main(["models", "promote", "9"]) == 2
     assert "no model version 9" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_a_replay_retrains_on_its_simulated_clock_and_serves_what_it_promotes(tmp_path, tiny_models, monkeypatch):
-    """RETRAIN_AT on the replay's clock: each retraining sees only the candles closed by then, and a
-    promoted version's signals follow from the next cycle."""
-    from core.runtime.assembly import RunOptions, assemble
-    from core.service import retraining
-    from core.storage.schema import signals
-    from tests.conftest import DATA
-
-    monkeypatch.setattr(retraining, "MIN_LSTM_MONTHS", 1)  # a short replay: retraining from its 100th day
-    data = tmp_path / "data"
-    data.mkdir()
-    for coin in ("BTC", "ETH"):
-        write_candle_csv(load_candle_csv(DATA / "binance-1h" / f"USDT-{coin}_1h.csv.gz").iloc[-2800:],
-                         data / f"KRW-{coin}_1h.csv")
-    settings = load_settings({"RETRAIN_AT": "03:00", "RETRAIN_EVERY_DAYS": "7"}, env_file=None)
-    runtime = assemble(settings, RunOptions(markets=MARKETS, model_dir=tiny_models, replay=data, speed=0,
-                                            replay_db=f"sqlite:///{tmp_path / 'replay.db'}"))
-    retrainer = runtime.models.retrainer
-    retrainer.config = replace(retrainer.config, recent_days=7, validation_months=1, head_months=1, train=TINY)
-    assert retrainer.config.store == tmp_path / "replay-models"
-    try:
-        result = asyncio.run(runtime.replay_ticks())
-        db = runtime.db
-        trained = [v for v in registry.versions(db) if v.version > 1]
-        assert len(trained) >= 2 and result is not None
-        for v in trained:
-            assert (v.created_at.hour, v.created_at.minute) == (18, 0), v  # 03:00 KST on the simulated clock
-            assert v.status != "failed", v.reason
-            assert v.data_last + timedelta(hours=1) <= v.created_at  # no candle from its future
-        gaps = [b.created_at - a.created_at for a, b in zip(trained[::-1], trained[::-1][1:])]
-        assert all(g >= timedelta(days=7) for g in gaps), gaps
-        with db.connect() as conn:
-            used = conn.execute(select(signals.c.candle_at, signals.c.model_id).order_by(signals.c.id)).all()
-        promoted = [v for v in trained if v.promoted_at is not None]
-        for v in promoted:
-            after = {m for at, m in used if at.replace(tzinfo=timezone.utc) >= v.promoted_at}
-            assert v.model_id in after or any(p.promoted_at > v.promoted_at for p in promoted), (v, after)
-        assert {m for _, m in used} >= {registry.get(db, 1).model_id}
-    finally:
-        runtime.close()
-
-
-def _upkeep_case(tmp_path, small_dataset, break_candle: bool):
-    """DATA_DIR holds all but the last 1,000 hours; the fake Upbit has them (one broken, if asked)."""
-    full = {m: load_candle_csv(small_dataset / f"{m}_1h.csv") for m in MARKETS}
-    data = tmp_path / "data-store"
-    data.mkdir()
-    for market, candles in full.items():
-        write_candle_csv(candles.iloc[:-1000], data / f"{market}_1h.csv")
-    if break_candle:
-        full["KRW-ETH"] = full["KRW-ETH"].copy()
-        full["KRW-ETH"].iloc[-10, full["KRW-ETH"].columns.get_loc("high")] = 1.0  # high below the open
-    end = full["KRW-BTC"].index[-1] + timedelta(hours=1)
-    return full, data, end
-
-
-@pytest.mark.parametrize("break_candle", [False, True])
-def test_the_trainer_brings_the_data_up_to_date_from_upbit_and_never_trains_on_a_bad_candle(
-        sqlite_db, tiny_models, tmp_path, small_dataset, break_candle):
-    from tests.fakes.upbit_server import FakeUpbit
-
-    db = sqlite_db
-
-    full, data, end = _upkeep_case(tmp_path, small_dataset, break_candle)
-    agent = make_agent(db, ScriptedFeed())
-    serving = serving_at_start(db, tiny_models, MARKETS, T0)
-    with FakeUpbit(full, now=end) as upbit:
-        retrainer = Retrainer(db, config(tmp_path, data, api_url=upbit.url, history_days=60))
-        models = ModelServing(agent, serving.version, serving.path, retrainer)
-        models.retrain(end.to_pydatetime(), "console")
-        deadline = time.monotonic() + 120
-        while models.watch(end.to_pydatetime()) is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-    latest = registry.versions(db, limit=1)[0]
-    if break_candle:
-        assert latest.status == "failed" and "high/low do not enclose open and close" in latest.reason
-        assert registry.serving(db).version == 1
-        assert any("Retraining failed" in t and "KRW-ETH" in t for t in alert_texts(db))
-        return
-    assert latest.status in ("serving", "rejected"), latest.reason
-    report = latest.recent["data"]
-    assert {m: report[m]["new_candles"] for m in MARKETS} == {"KRW-BTC": 1000, "KRW-ETH": 1000}
-    assert all(report[m]["gaps"] >= 0 and "missing_candles" in report[m] for m in MARKETS)
-    assert latest.data_last == full["KRW-BTC"].index[-1].to_pydatetime()  # trained up to the newest candle
-    assert len(load_candle_csv(data / "KRW-BTC_1h.csv")) == len(full["KRW-BTC"])
 
 
 def test_the_model_watch_never_queues_behind_a_busy_agent(db, tiny_models, tmp_path, small_dataset):

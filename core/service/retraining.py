@@ -246,17 +246,17 @@ class Retrainer:
                 error, result = f"the trained model cannot serve: {problem}", None
         with self.db.begin() as conn:
             if result is None:
-                kept = self._keep_log(outcome.staging, _next_number(conn))
+                kept = self._keep_log(outcome.staging, registry.next_version(conn))
                 error = (error or "unknown failure") + (f"; the trainer's log: {kept}" if kept else "")
                 number = registry.add(conn, model_id="(none)", created_at=outcome.started_at, status=registry.FAILED,
                                       path=None, markets=list(markets), reason=error,
                                       recent={"seconds": round(outcome.seconds, 1), "log": kept})
                 audit(conn, now, None, "system", "retrain", f"failed: {error}", False)
                 enqueue(conn, event(EventKind.ERROR, "retrain_failed", now, version=number, error=error,
-                                    serving=_serving_number(conn)))
+                                    serving=registry.serving_version(conn)))
                 name = "retrain_failed"
             else:
-                number = _next_number(conn)
+                number = registry.next_version(conn)
                 final = self.config.store / f"v{number:04d}"
                 if final.exists():
                     shutil.rmtree(final)
@@ -272,7 +272,7 @@ class Retrainer:
                              data_first=datetime.fromisoformat(result["data_first"]),
                              data_last=datetime.fromisoformat(result["data_last"]), parameters=result["parameters"],
                              validation=result["validation"], recent=recent, reason=reason)
-                serving = _serving_number(conn)
+                serving = registry.serving_version(conn)
                 params = dict(version=number, model_id=result["model_id"], serving=serving,
                               challenger=_figures(c), current=_figures(s), in_sample=recent.get("serving_in_sample"),
                               period=recent["period"], seconds=result.get("seconds"))
@@ -288,22 +288,6 @@ class Retrainer:
                     name = "challenger_rejected"
         shutil.rmtree(outcome.staging, ignore_errors=True)
         return name, number, final if name == "model_promoted" else None  # a rejected one stays: /promote
-
-
-def _serving_number(conn) -> int | None:
-    from sqlalchemy import select
-
-    from core.storage.schema import model_versions
-
-    return conn.execute(select(model_versions.c.version).where(model_versions.c.status == registry.SERVING)).scalar()
-
-
-def _next_number(conn) -> int:
-    from sqlalchemy import func, select
-
-    from core.storage.schema import model_versions
-
-    return (conn.execute(select(func.max(model_versions.c.version))).scalar() or 0) + 1
 
 
 def _figures(f: dict) -> dict:

@@ -75,6 +75,15 @@ def by_path(engine: Engine, path: str) -> ModelVersion | None:
     return None if row is None else _version(row)
 
 
+def next_version(conn: Connection) -> int:
+    return (conn.execute(select(func.max(model_versions.c.version))).scalar() or 0) + 1
+
+
+def serving_version(conn: Connection) -> int | None:
+    """The serving version's number, inside a transaction."""
+    return conn.execute(select(model_versions.c.version).where(model_versions.c.status == SERVING)).scalar()
+
+
 def add(conn: Connection, *, model_id: str, created_at: datetime, status: str, path: str | None,
         markets, data_first: datetime | None = None, data_last: datetime | None = None,
         parameters: dict | None = None, validation: dict | None = None, recent: dict | None = None,
@@ -82,7 +91,7 @@ def add(conn: Connection, *, model_id: str, created_at: datetime, status: str, p
     """A new row with the next version number; a `serving` one retires whichever served before."""
     if status not in STATUSES:
         raise ValueError(f"unknown model status {status!r}")
-    number = (conn.execute(select(func.max(model_versions.c.version))).scalar() or 0) + 1
+    number = next_version(conn)
     if status == SERVING:
         _retire_serving(conn, reason=f"replaced by version {number}")
     conn.execute(model_versions.insert().values(
