@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
 # each: a command that never imported that module cannot have raised it, so nothing is imported here.
 USER_ERRORS = (("core.data.candles", "CandleDataError"), ("models.errors", "ModelLoadError"),
                ("core.upbit.errors", "UpbitError"), ("core.service.replay", "ReplayDatabaseError"),
-               ("core.storage.connect", "DatabaseError"))
+               ("core.storage.connect", "DatabaseError"), ("core.research.cluster", "ClusterError"),
+               ("core.research.search_storage", "SearchStorageError"))
 
 
 def user_errors() -> tuple[type, ...]:

@@ -13,6 +13,7 @@ from bot.cli_args import (
     risk_overrides,
     training_out,
 )
+from bot.cli_cluster import add_cluster_args, cluster_runner, search_storage
 from core.data.bundled import BUNDLED_DATA_DIR
 from core.service.registry import UsageError
 from core.service.settings import Settings
@@ -194,7 +195,13 @@ def cmd_walkforward(args, settings: Settings) -> int:
                                                  patience=1),
                                interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
                                context=_context_groups(args.context))
-    report = run_walkforward(data, markets, config, train_dir=train, progress=not args.quiet)
+    storage = search_storage(args, settings)
+    with cluster_runner(args) as runner:
+        if not args.quiet:
+            print(f"Walk-forward on {runner.name}" + (f"; search kept in {storage.where()}" if storage else ""),
+                  flush=True)
+        report = run_walkforward(data, markets, config, train_dir=train, progress=not args.quiet, runner=runner,
+                                 storage=storage)
     print(walkforward_text(report))
     _write_json(args.json, report)
     if args.plot:
@@ -275,4 +282,5 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", help="write every fold, the overall figures and the baselines as JSON")
     p.add_argument("--plot", help="write the equity curves and per-fold bars as a PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_cluster_args(p, search=True)
     p.set_defaults(func=cmd_walkforward)

@@ -24,7 +24,8 @@ def walkforward_text(report: dict) -> str:
     lines = [f"Walk-forward on {c['data']} ({', '.join(c['markets'])}), trained on {c['train_data']}: "
              f"{len(report['folds'])} test periods of {c['test_months']} months from {c['start'][:10]}, "
              f"{c['window']} window, validation {c['validation_months']} months, LSTM refitted every "
-             f"{c['lstm_every']} folds; {report.get('seconds', 0):.0f} s", ""]
+             f"{c['lstm_every']} folds; {report.get('seconds', 0):.0f} s"
+             + (f" on {report['ran_on']}" if report.get("ran_on") else ""), ""]
     fallback = [f["test"][0][:10] for f in report["folds"] if f.get("validation_traded_on", c["data"]) != c["data"]]
     if fallback:
         lines += [f"Validation slices without traded candles were simulated on {c['train_data']} (folds from "
@@ -54,6 +55,11 @@ def walkforward_text(report: dict) -> str:
     label = f"label={d['label']['horizon']}:{d['label']['threshold']}"
     lines += ["", f"Defaults for the next period (chosen on {d['chosen_on']}): "
                   + ", ".join([label] + [f"{k}={v}" for k, v in d["settings"].items() if k != "label"])]
+    if d.get("search"):
+        s = d["search"]
+        lines += [f"Search: {s['trials']} trials in study {s.get('study', '?')}"
+                  + (f", {s['resumed']} of them from an earlier run" if s.get("resumed") else "")
+                  + f"; best score {s['score']:.3f}"]
     return "\n".join(lines)
 
 

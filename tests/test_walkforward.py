@@ -11,7 +11,8 @@ import pytest
 
 from core.data.candles import load_candle_csv, write_candle_csv
 from core.research.folds import make_folds
-from core.research.selection import SliceScore, grid, score, search
+from core.research.search import search
+from core.research.selection import SliceScore, grid, score
 from core.research.walkforward import WalkForwardConfig, run_walkforward
 from core.trading.types import RiskSettings
 from models.dataset import SplitPlan
@@ -171,18 +172,20 @@ def test_the_search_keeps_the_best_trial_and_is_the_same_for_the_same_seed():
     base = RiskSettings()
     seen = []
 
-    def evaluate(candidate):  # a known optimum: the score falls with the distance from a 1% margin
-        seen.append(candidate)
+    def slices(candidate):  # a known optimum: the score falls with the distance from a 1% margin
         sharpe = 2.0 - 100 * abs(candidate.settings.entry_margin - 0.01)
         return [SliceScore(sharpe, 20, 0.5, 0.01)] * 3
 
-    best, value, trials = search(base, 1, evaluate, 12, 0.1, seed=3)
-    assert trials == 12 and len(seen) == 12
-    assert value == max(score(evaluate(c), 0.1) for c in seen[:12])
-    assert best.settings.entry_margin == max(seen[:12], key=lambda c: score(evaluate(c), 0.1)).settings.entry_margin
-    assert 0.0 <= best.settings.entry_margin <= 0.02 and best.settings.sizing in ("fixed", "kelly")
-    again, _, _ = search(base, 1, evaluate, 12, 0.1, seed=3)
-    assert again == best
+    def evaluate(batch):
+        seen.extend(batch)
+        return [slices(c) for c in batch]
+
+    outcome = search(base, 1, evaluate, 12, 0.1, seed=3)
+    assert outcome.trials == 12 and len(seen) == 12 and outcome.resumed == 0
+    assert outcome.score == max(score(slices(c), 0.1) for c in seen)
+    assert outcome.best.settings.entry_margin == max(seen, key=lambda c: score(slices(c), 0.1)).settings.entry_margin
+    assert 0.0 <= outcome.best.settings.entry_margin <= 0.02 and outcome.best.settings.sizing in ("fixed", "kelly")
+    assert search(base, 1, evaluate, 12, 0.1, seed=3).best == outcome.best
 
 
 def test_the_grid_is_every_combination_of_its_axes_from_the_base():

@@ -7,7 +7,7 @@ Sharpe, less a penalty when it trades too little or is too rarely invested. Fold
 candidate that scores best on the slices of folds 1..k, all of them before its test period. The
 shipped defaults are the same choice on every slice: what the next fold would trade with.
 
-The candidate grid is fixed in advance. `search` (Optuna) explores a wider space for the defaults
+The candidate grid is fixed in advance. The search (core.research.search, Optuna) explores a wider space for the defaults
 only: its trials see every slice, so a search result is never used to trade a reported test period.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import statistics
 from dataclasses import dataclass, fields, replace
-from typing import Callable, Sequence
+from typing import Sequence
 
 from core.trading.types import RiskSettings
 
@@ -86,32 +86,3 @@ def choose(candidates: Sequence[Candidate], scores: dict[int, list[SliceScore]],
         if s > best_score + 1e-12:
             best, best_score = i, s
     return best
-
-
-def search(base: RiskSettings, labels: int, evaluate: Callable[[Candidate], list[SliceScore]], trials: int,
-           min_exposure: float, seed: int, progress: bool = False) -> tuple[Candidate, float, int]:
-    """Optuna over the decision parameters, scored on every validation slice; returns the best
-    candidate, its score and the number of trials run."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-    def objective(trial) -> float:
-        settings = replace(
-            base,
-            entry_margin=trial.suggest_float("entry_margin", 0.0, 0.02),
-            stop_loss=trial.suggest_categorical("stop_loss", [0.0, 0.03, 0.05, 0.08]),
-            take_profit=trial.suggest_categorical("take_profit", [0.0, 0.04, 0.08]),
-            trailing_stop=trial.suggest_categorical("trailing_stop", [0.0, 0.02, 0.03, 0.05]),
-            cooldown_hours=trial.suggest_categorical("cooldown_hours", [0.0, 3.0, 6.0, 12.0]),
-            max_hold_hours=trial.suggest_categorical("max_hold_hours", [6.0, 12.0, 24.0, 48.0]),
-            sizing=trial.suggest_categorical("sizing", ["fixed", "kelly"]),
-            kelly_fraction=trial.suggest_float("kelly_fraction", 0.1, 0.5))
-        label = trial.suggest_int("label", 0, labels - 1) if labels > 1 else 0
-        return score(evaluate(Candidate(label, settings)), min_exposure)
-
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=trials, show_progress_bar=progress)
-    p = study.best_params
-    settings = replace(base, **{k: v for k, v in p.items() if k != "label"})
-    return Candidate(p.get("label", 0), settings), float(study.best_value), len(study.trials)
