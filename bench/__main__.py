@@ -3,6 +3,7 @@
     python -m bench                  # everything (about 2 minutes on 2 cores, training 45 s of it)
     python -m bench --only cycle     # one group: cycle, inference, backtest, startup, stream, train
     python -m bench --only retrain   # a retraining beside the cycle (minutes; only when named)
+    python -m bench --only cluster   # walk-forward and training on a LocalCluster, 1 and 2 workers (30+ minutes)
     python -m bench --repeat 5       # runs per figure where a run is a whole process (default 3)
 
 Each line gives the median over repeated runs and their spread (min, max, p90 where there are 10 or
@@ -19,7 +20,7 @@ import sys
 import time
 
 GROUPS = ("cycle", "inference", "backtest", "startup", "stream", "train")
-EXTRA = ("walkforward", "retrain")  # minutes long: run only when asked for (--only walkforward)
+EXTRA = ("walkforward", "retrain", "cluster")  # minutes long: run only when asked for (--only walkforward)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer = f"torch {torch.__version__} with {torch.get_num_threads()} threads (training only)"
     except ImportError:
         trainer = "no torch (the training extra is not installed: train and walkforward are skipped)"
-        groups = [g for g in groups if g not in ("train", "walkforward", "retrain")]
+        groups = [g for g in groups if g not in ("train", "walkforward", "retrain", "cluster")]
     print(f"# autotrader benchmarks: {platform.python_implementation()} {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, {trainer}", flush=True)
     started = time.perf_counter()
@@ -73,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.walkforward import walkforward_figures
 
         emit(walkforward_figures())
+    if "cluster" in groups:
+        from bench.cluster import cluster_figures
+
+        emit(cluster_figures())
     print(f"# done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

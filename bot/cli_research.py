@@ -87,10 +87,11 @@ def cmd_train(args, settings: Settings) -> int:
     from models.training import TrainConfig, train_models
 
     data = existing_dir(Path(args.data), "--data")
-    markets = markets_arg(args.markets, settings)
+    every = (args.markets or "").strip().lower() == "all"
+    markets = _every_market(data, settings) if every else markets_arg(args.markets, settings)
     out = training_out(args.out, args.replace_shipped)
     config = TrainConfig(seed=args.seed, epochs=args.epochs, calibration=args.calibration,
-                         per_market_heads=args.per_market_heads)
+                         per_market_heads=args.per_market_heads or every)
     extra = _walkforward_extra(args.walkforward)
     spec = _train_label(args, extra)
     plan = None
@@ -98,9 +99,13 @@ def cmd_train(args, settings: Settings) -> int:
         from core.research.metadata import final_plan
 
         plan = final_plan(data, markets, spec, settings.interval_seconds, args.validation_months, args.head_months)
-    print(f"Training {', '.join(markets)} from {data} into {out} (horizon {spec.horizon}, threshold {spec.threshold:.3%})")
-    report = train_models(data, markets, out, interval=settings.candle_interval, interval_seconds=settings.interval_seconds,
-                          spec=spec, config=config, progress=not args.quiet, plan=plan, extra_metadata=extra)
+    shown = ", ".join(markets) if len(markets) <= 12 else f"{len(markets)} markets ({', '.join(markets[:4])}, ...)"
+    with cluster_runner(args) as runner:
+        print(f"Training {shown} from {data} into {out} (horizon {spec.horizon}, threshold {spec.threshold:.3%}) "
+              f"on {runner.name}", flush=True)
+        report = train_models(data, markets, out, interval=settings.candle_interval,
+                              interval_seconds=settings.interval_seconds, spec=spec, config=config,
+                              progress=not args.quiet, plan=plan, extra_metadata=extra, runner=runner)
     left = ("no test split is left: judge this recipe with `walkforward`" if plan is not None
             else "the test split is left for `evaluate`")
     print(f"\nValidation split (early stopping, calibration, head selection; {left}):")
@@ -111,6 +116,18 @@ def cmd_train(args, settings: Settings) -> int:
     print(f"Trained in {report.seconds:.1f} s; models written to {out}")
     print(f"To use them: MODEL_DIR={out} autotrader run (or --model-dir {out} for run, backtest and evaluate)")
     return 0
+
+
+def _every_market(data: Path, settings: Settings) -> tuple[str, ...]:
+    """`--markets all`: every market with a candle file of the interval in --data (`download --all-krw`)."""
+    from core.data.candles import list_markets
+    from core.data.markets import parse_markets
+
+    found = list_markets(data, settings.candle_interval)
+    if not found:
+        raise UsageError(f"--markets all: no <MARKET>_{settings.candle_interval}.csv files in {data}; "
+                         f"fetch them with `autotrader download --all-krw --out {data}`")
+    return parse_markets(",".join(found), "--markets")
 
 
 def cmd_evaluate(args, settings: Settings) -> int:
@@ -214,7 +231,8 @@ def cmd_walkforward(args, settings: Settings) -> int:
 def add_parsers(sub) -> None:
     p = sub.add_parser("train", help="train models from candle files")
     p.add_argument("--data", default=str(TRAINING_DATA), help="directory of <MARKET>_<interval>.csv files (default: bundled Binance history)")
-    p.add_argument("--markets", help="comma list (default: MARKETS); a KRW market may learn from the same coin in another quote")
+    p.add_argument("--markets", help="comma list (default: MARKETS), or all: every market with candles in --data "
+                                     "(with per-market heads); a KRW market may learn from the same coin in another quote")
     p.add_argument("--out", help="model directory to write (default: a new models/trained-<date> directory; "
                                  "never the shipped models unless --replace-shipped)")
     p.add_argument("--replace-shipped", action="store_true", help="allow --out to be the shipped models directory")
@@ -230,6 +248,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--walkforward", help="a walkforward --json report: its defaults and summary go into the metadata")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_cluster_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="out-of-sample metrics of a model directory, beside baselines")

@@ -144,3 +144,55 @@ def test_a_scheduler_that_cannot_be_reached_is_one_line_naming_it(wf_data, capsy
     assert len(err.splitlines()) == 1 and address in err and "Traceback" not in err
     assert cli.main(["walkforward", "--data", str(wf_data), "--scheduler", "nowhere"]) == 2
     assert "--scheduler: expected serial, local or tcp://host:port" in capsys.readouterr().err
+
+
+def _model_files(directory) -> dict:
+    """What a model directory holds, but its creation time and the thread count its heads ran with."""
+    out = {}
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and path.suffix != ".pt":  # the torch pickle's bytes carry its own record ids
+            text = path.read_bytes()
+            if path.name == "model_metadata.json":
+                meta = json.loads(text)
+                meta.pop("created_at")
+                text = json.dumps(meta, sort_keys=True).encode()
+            elif path.suffix == ".txt":
+                text = text.split(b"\nparameters:\n")[0]
+            elif path.name == "training_report.json":
+                report = json.loads(text)
+                text = json.dumps({k: v for k, v in report.items() if k not in ("seconds", "ran_on")}).encode()
+            out[str(path.relative_to(directory))] = text
+    return out
+
+
+def test_training_on_two_workers_writes_the_models_a_serial_training_writes(small_dataset, tmp_path):
+    from models.lstm import EncoderConfig
+    from models.training import TrainConfig, train_models
+
+    config = TrainConfig(encoder=EncoderConfig(hidden_size=8, embedding_size=8), epochs=1, samples_per_epoch=1500,
+                         head_rounds=25, per_market_heads=True)
+    markets = ["KRW-BTC", "KRW-ETH"]
+    serial = train_models(small_dataset, markets, tmp_path / "serial", config=config, progress=False)
+    with connect("local", workers=2) as runner:
+        distributed = train_models(small_dataset, markets, tmp_path / "cluster", config=config, progress=False,
+                                   runner=runner)
+    assert distributed.markets == serial.markets and distributed.per_market_heads == serial.per_market_heads
+    files = _model_files(tmp_path / "serial")
+    assert {"global/model_metadata.json", "global/lightgbm.txt", "global/lstm.npz", "baselines/lightgbm_last_step.txt",
+            "training_report.json"} <= set(files)
+    assert {f"{m}/lightgbm.txt" for m in serial.per_market_heads} <= set(files)
+    assert _model_files(tmp_path / "cluster") == files
+    assert json.loads((tmp_path / "cluster" / "training_report.json").read_text())["ran_on"] == \
+        "LocalCluster with 2 workers"
+
+
+def test_train_markets_all_is_every_market_with_candles(small_dataset, tmp_path, capsys):
+    from bot import cli
+    from bot.cli_research import _every_market
+    from core.service.settings import Settings
+
+    assert _every_market(small_dataset, Settings()) == ("KRW-BTC", "KRW-ETH")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["train", "--data", str(empty), "--markets", "all", "--out", str(tmp_path / "m")]) == 2
+    assert "autotrader download --all-krw" in capsys.readouterr().err

@@ -20,10 +20,13 @@ import threading
 import uuid
 from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from models.tasks import Done, SerialRunner
+
 log = logging.getLogger(__name__)
+__all__ = ["ClusterError", "DaskRunner", "Done", "SerialRunner", "check_scheduler", "connect", "local_cluster",
+           "worker_cache"]
 
 SCHEDULERS = "serial, local or tcp://host:port"
 TASK_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -32,43 +35,6 @@ CONNECT_TIMEOUT_S = 10
 
 class ClusterError(RuntimeError):
     """A scheduler that cannot be reached or a cluster that cannot start: one line, naming the address."""
-
-
-@dataclass(frozen=True)
-class Done:
-    """A serial task's result, standing where a Dask future would."""
-
-    value: Any
-
-    def result(self) -> Any:
-        return self.value
-
-
-def _resolve(value):
-    if isinstance(value, Done):
-        return value.value
-    if isinstance(value, (list, tuple)):
-        return type(value)(_resolve(v) for v in value)
-    return value
-
-
-class SerialRunner:
-    """Runs each task when it is submitted, in this process."""
-
-    name = "serial"
-
-    def __init__(self):
-        self.workers = 1
-        self.task_threads = max(1, os.cpu_count() or 1)
-
-    def submit(self, fn: Callable, *args, key: str = "") -> Done:
-        return Done(fn(*(_resolve(a) for a in args)))
-
-    def result(self, handle: Done):
-        return handle.value
-
-    def close(self) -> None:
-        pass
 
 
 class DaskRunner:
@@ -128,14 +94,22 @@ def connect(scheduler: str = "local", workers: int | None = None,
         runner.close()
 
 
+def quiet_dask() -> None:
+    """Dask's start-up and shut-down chatter off the console; its warnings and errors stay."""
+    for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core",
+                 "distributed.http.proxy", "distributed.worker"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def local_cluster(workers: int):
     """A LocalCluster on 127.0.0.1: `workers` processes of one thread, torch and BLAS on one thread each."""
+    quiet_dask()
     try:
         from distributed import LocalCluster
     except ImportError:  # pragma: no cover - dask is part of the training extra
         raise ClusterError("--scheduler local needs dask[distributed] (the training extra)") from None
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address=None, silence_logs=logging.ERROR, env=dict(TASK_ENV))
+                        dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR, env=dict(TASK_ENV))
 
 
 def _local(workers: int) -> DaskRunner:
@@ -150,6 +124,7 @@ def _remote(address: str, timeout: float | None = None) -> DaskRunner:
         from distributed import Client
     except ImportError:  # pragma: no cover
         raise ClusterError(f"--scheduler {address} needs dask[distributed] (the training extra)") from None
+    quiet_dask()
     try:
         client = Client(address, timeout=timeout or CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as exc:

@@ -118,11 +118,12 @@ def run_walkforward(data_dir: Path, markets: Sequence[str], config: WalkForwardC
 
 
 def study_name(job: Job) -> str:
-    """The search's study: the same markets, candles and configuration resume the same study."""
+    """The search's study: the same markets, candles and configuration resume the same study (asking
+    for more trials than it holds adds them)."""
     files = sorted(str(d.source) for d in prepared(job).data[job.config.labels[0]])
     stamp = [(f, Path(f).stat().st_size) for f in files]
-    digest = hashlib.sha256(repr((job.markets, stamp, str(job.data_dir), replace(job.config, train=replace(
-        job.config.train, threads=0)))).encode()).hexdigest()[:12]
+    setup = replace(job.config, trials=0, train=replace(job.config.train, threads=0))  # more trials: the same study
+    digest = hashlib.sha256(repr((job.markets, stamp, str(job.data_dir), setup)).encode()).hexdigest()[:12]
     return f"walkforward-{digest}"
 
 
