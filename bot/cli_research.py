@@ -69,7 +69,7 @@ def _train_label(args, extra: dict | None):
     return LabelSpec(horizon=horizon, threshold=threshold)
 
 
-TRAIN_EXTRA = ("{what} needs the training extra (torch and optuna): .venv/bin/pip install -e '.[train]' "
+TRAIN_EXTRA = ("{what} needs the training extra (torch, optuna and dask): .venv/bin/pip install -e '.[train]' "
                "(on a machine without this project's CPU wheel, add --extra-index-url "
                "https://download.pytorch.org/whl/cpu, or pip pulls gigabytes of CUDA)")
 
